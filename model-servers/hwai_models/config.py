@@ -1,0 +1,149 @@
+"""Server configuration, read from environment variables (prefix ``HWAI_``) and validated.
+
+Every setting has a default except where a deployment must say what it is. A bad value stops the
+process at start-up with a message naming the variable, never at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import Enum
+from typing import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Task(str, Enum):
+    TEXT_TO_IMAGE = "text-to-image"
+    TEXT_GENERATION = "text-generation"
+    SENTIMENT = "sentiment"
+    IMAGE_CLASSIFICATION = "image-classification"
+    OBJECT_DETECTION = "object-detection"
+    # A deterministic service time and no model: the calibrator's own test target.
+    SLEEP = "sleep"
+
+
+class Backend(str, Enum):
+    CUDA = "cuda"  # eager PyTorch on an NVIDIA GPU
+    TRITON = "triton"  # torch.compile with Inductor (OpenAI Triton kernels) on an NVIDIA GPU
+    NEURON = "neuron"  # optimum-neuron compiled artifacts on Inferentia2 / Trainium
+    CPU = "cpu"
+
+
+# Default Hugging Face repositories per task (the seed's models).
+DEFAULT_MODEL_IDS: dict[Task, str] = {
+    Task.TEXT_TO_IMAGE: "stabilityai/stable-diffusion-2-1",
+    Task.TEXT_GENERATION: "meta-llama/Llama-3.2-1B-Instruct",
+    Task.SENTIMENT: "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+    Task.IMAGE_CLASSIFICATION: "google/vit-base-patch16-224",
+    Task.OBJECT_DETECTION: "hustvl/yolos-small",
+    Task.SLEEP: "",
+}
+
+
+class Settings(BaseModel):
+    """All of the server's configuration. Build it with :func:`load_settings`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    task: Task
+    backend: Backend = Backend.CPU
+    # Metric dimensions: what the controller and KEDA select on.
+    service: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    unit: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+    # Where the model comes from: a local directory wins; else a hub repository (cache first).
+    model_id: str = ""
+    model_dir: str | None = None
+    revision: str | None = None
+    cache_dir: str | None = None
+    offline: bool = False
+
+    dtype: str = Field(default="auto", pattern=r"^(auto|float32|float16|bfloat16)$")
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    # Concurrency and batching.
+    max_batch_size: int = Field(default=8, ge=1, le=256)
+    batch_wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0)
+    max_concurrency: int = Field(default=1, ge=1, le=64)  # model calls in flight at once
+    max_queue: int = Field(default=1024, ge=1, le=100_000)  # waiting requests before 503
+    request_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
+    drain_seconds: float = Field(default=15.0, ge=0.0, le=600.0)
+
+    # Text-to-image.
+    image_size: int = Field(default=512, ge=64, le=1024, multiple_of=8)
+    default_steps: int = Field(default=25, ge=1, le=150)
+    max_steps: int = Field(default=50, ge=1, le=150)
+    # Text generation.
+    max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    max_input_chars: int = Field(default=8000, ge=1, le=1_000_000)
+    # Images in requests.
+    max_image_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=4096 * 4096, ge=64)
+
+    # torch.compile options for the triton backend.
+    compile_mode: str = Field(default="default", pattern=r"^(default|reduce-overhead|max-autotune|max-autotune-no-cudagraphs)$")
+    compile_dynamic: bool = True
+
+    # Warm-up: inferences run before /readiness says yes.
+    warmup_runs: int = Field(default=1, ge=1, le=100)
+
+    # Task "sleep": a deterministic service time per request (the calibrator's test server).
+    sleep_ms: float = Field(default=50.0, ge=0.0, le=60_000.0)
+
+    @field_validator("model_dir")
+    @classmethod
+    def _dir_exists(cls, v: str | None) -> str | None:
+        if v is not None and v != "" and not os.path.isdir(v):
+            raise ValueError(f"directory {v!r} does not exist")
+        return v or None
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if not self.model_id and not self.model_dir:
+            object.__setattr__(self, "model_id", DEFAULT_MODEL_IDS[self.task])
+        if self.default_steps > self.max_steps:
+            raise ValueError("default_steps must not exceed max_steps")
+        if self.backend in (Backend.CUDA, Backend.TRITON, Backend.NEURON) and self.task == Task.SLEEP:
+            pass  # allowed: the sleep task ignores the backend
+        return self
+
+    @property
+    def torch_device(self) -> str:
+        return "cuda" if self.backend in (Backend.CUDA, Backend.TRITON) else "cpu"
+
+
+_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False, "": False}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the environment variable."""
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read ``HWAI_*`` variables (and ``HF_HUB_OFFLINE``) from ``env`` and validate them."""
+    env = os.environ if env is None else env
+    raw: dict[str, object] = {}
+    for name in Settings.model_fields:
+        key = f"HWAI_{name.upper()}"
+        if key in env:
+            raw[name] = env[key]
+    if "offline" not in raw and env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raw["offline"] = True
+    for k in ("offline", "compile_dynamic"):
+        if isinstance(raw.get(k), str):
+            s = str(raw[k]).strip().lower()
+            if s not in _BOOL:
+                raise ConfigError(f"HWAI_{k.upper()}: expected a boolean (true/false), got {raw[k]!r}")
+            raw[k] = _BOOL[s]
+    raw.update(overrides)
+    try:
+        return Settings(**raw)
+    except ValidationError as e:
+        msgs = []
+        for err in e.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "settings"
+            var = f"HWAI_{loc.upper()}" if loc in Settings.model_fields else loc
+            msgs.append(f"{var}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(msgs)) from None

@@ -1,0 +1,133 @@
+/**
+ * The values the decision core works on. Everything here is plain, serialisable data: an
+ * observation comes in, a decision goes out, and the state between ticks is stored as JSON.
+ */
+
+export type Mode = 'cost' | 'capacity' | 'override';
+
+/** What one tick saw of one deployment unit. `null` means "not observed", never "zero". */
+export interface UnitObservation {
+  unit: string;
+  /** Requests per minute the unit's target group received over the last minute (ALB RequestCount). */
+  rpm: number | null;
+  /** p99 latency in seconds over the last minute. */
+  p99Seconds: number | null;
+  readyPods: number | null;
+  desiredPods: number | null;
+  pendingPods: number | null;
+  /** Age in seconds of the oldest Pending pod, 0 when none. */
+  oldestPendingSeconds: number | null;
+  /** Targets the ALB reports healthy, and registered in any state. */
+  healthyTargets: number | null;
+  registeredTargets: number | null;
+  /** Forward weight as read from the listener rule. */
+  liveWeight: number | null;
+  /** The ScaledObject fields hwai owns, as read from the cluster. */
+  liveScaling: UnitScaling | null;
+}
+
+/** A capacity signal about a pool (instance family): Karpenter ICE, a Spot interruption, a CR. */
+export interface PoolSignal {
+  family: string;
+  kind: 'insufficient-capacity' | 'interruption' | 'rebalance' | 'capacity-block-expiry' | 'reservation-available';
+  at: number;
+  detail?: string;
+}
+
+export interface ServiceObservation {
+  service: string;
+  /** Total requests per minute offered to the service over the last minute. */
+  demandRpm: number | null;
+  units: UnitObservation[];
+}
+
+export interface Observation {
+  /** Epoch milliseconds at which the observation was taken. */
+  at: number;
+  services: ServiceObservation[];
+  signals: PoolSignal[];
+  /** Parts that could not be read this tick (e.g. "cloudwatch", "kubernetes: sd21-g5-cuda"). */
+  missing: string[];
+}
+
+/** The KEDA ScaledObject fields hwai owns for one unit. */
+export interface UnitScaling {
+  minReplicas: number;
+  maxReplicas: number;
+  /** Per-pod requests per minute the HPA aims at (the trigger's targetMetricValue). */
+  targetRpm: number;
+}
+
+export interface Override {
+  /** A mode to force, or explicit weights per unit. */
+  mode?: 'cost' | 'capacity';
+  weights?: Record<string, number>;
+  until: number;
+  reason: string;
+  by: string;
+}
+
+export interface Probe {
+  unit: string;
+  startedAt: number;
+  /** Ready pods when the probe started; the probe succeeds once readiness passes this. */
+  baselineReady: number;
+  pods: number;
+}
+
+/** What the controller remembers about one pool between ticks. */
+export interface PoolState {
+  /** When the pool was first seen short in this episode; null when not short. */
+  shortSince: number | null;
+  lastSignalAt: number | null;
+  /** Pods ready when the shortage began: the pool can hold at least this much. */
+  readyAtShortage: number;
+  lastProbeAt: number | null;
+  probe: Probe | null;
+}
+
+export interface ServiceState {
+  mode: Mode;
+  /** When the current automatic mode began. */
+  since: number;
+  badTicks: number;
+  override: Override | null;
+  pools: Record<string, PoolState>;
+  /** The last weights applied while at least one unit was healthy. */
+  lastGoodWeights: Record<string, number> | null;
+  /** Recent demand samples [at, rpm], for the optimizer's forecast. */
+  demandHistory: Array<[number, number]>;
+  /** Recent floors per unit, for slow scale-down. */
+  floors: Record<string, number>;
+}
+
+export interface ControllerState {
+  version: number;
+  services: Record<string, ServiceState>;
+}
+
+export type AlertKind = 'mode-changed' | 'override-started' | 'override-ended' | 'no-healthy-unit' | 'incomplete-observation' | 'actuation-failing';
+
+export interface Alert {
+  kind: AlertKind;
+  service: string;
+  message: string;
+}
+
+export interface ServiceDecision {
+  service: string;
+  mode: Mode;
+  /** Integer forward weights 0–999 per unit, with a positive sum. */
+  weights: Record<string, number>;
+  scaling: Record<string, UnitScaling>;
+  reasons: string[];
+  alerts: Alert[];
+  state: ServiceState;
+}
+
+export interface Decision {
+  at: number;
+  policy: string;
+  services: ServiceDecision[];
+  state: ControllerState;
+}
