@@ -23,7 +23,10 @@ lint: deps
 test-unit: deps
 	npx vitest run --project unit
 
-test: deps lint
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: deps lint browser
 	npx vitest run
 
-.PHONY: help deps simulate lint test test-unit
+.PHONY: help deps simulate lint test test-unit browser
