@@ -4,6 +4,8 @@ import { defineConfig } from 'vitest/config';
 // real parts (moto, kube-apiserver + etcd) that test/harness/global-setup.ts starts and stops.
 export default defineConfig({
   test: {
+    // Integration files share one harness (moto, apiserver): run files one after another.
+    fileParallelism: false,
     projects: [
       {
         test: {
@@ -19,7 +21,6 @@ export default defineConfig({
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
-          fileParallelism: false,
         },
       },
       {

@@ -1,0 +1,119 @@
+import type { PolicySettings, Unit } from '../spec/schema.ts';
+import { initialPoolState } from './state.ts';
+import type { PoolSignal, PoolState, UnitObservation } from './types.ts';
+
+/**
+ * Which pools (instance families) are short, and the bounded probe that proves one is back.
+ *
+ * A pool turns short on an InsufficientCapacity signal or on pods Pending past the grace time. It
+ * stays short until a probe succeeds: once the signals have been quiet for as long as Karpenter
+ * caches an unavailable offering, the cheapest unit of the pool has its floor raised by a few
+ * pods; if they become ready the capacity is back, if the launch is refused again the probe
+ * fails and is retried after the probe interval.
+ */
+
+export interface PoolUpdate {
+  pools: Record<string, PoolState>;
+  reasons: string[];
+  /** Families whose shortage began or ended on this tick. */
+  started: string[];
+  ended: string[];
+}
+
+type UnitView = Pick<Unit, 'name' | 'family' | 'pricePerHour' | 'maxRpm' | 'startupSeconds'>;
+
+export function updatePools(
+  units: ReadonlyArray<UnitView>,
+  observed: ReadonlyMap<string, UnitObservation>,
+  signals: ReadonlyArray<PoolSignal>,
+  previous: Readonly<Record<string, PoolState>>,
+  settings: PolicySettings,
+  now: number,
+): PoolUpdate {
+  const reasons: string[] = [];
+  const started: string[] = [];
+  const ended: string[] = [];
+  const pools: Record<string, PoolState> = {};
+  const families = [...new Set(units.map((u) => u.family))].sort();
+
+  for (const family of families) {
+    const members = units.filter((u) => u.family === family);
+    const prev = previous[family] ?? initialPoolState();
+    const pool: PoolState = { ...prev, probe: prev.probe ? { ...prev.probe } : null };
+    const recentSignal = latestRefusal(signals, family, now - settings.shortageSignalSeconds * 1000);
+    const stuck = members.find((u) => {
+      const o = observed.get(u.name);
+      return (o?.pendingPods ?? 0) > 0 && (o?.oldestPendingSeconds ?? 0) > settings.pendingGraceSeconds;
+    });
+    const readyNow = members.reduce((s, u) => s + (observed.get(u.name)?.readyPods ?? 0), 0);
+
+    if (recentSignal !== null || stuck) {
+      if (pool.shortSince === null) {
+        pool.shortSince = now;
+        pool.readyAtShortage = readyNow;
+        started.push(family);
+        reasons.push(`pool ${family} is short: ${recentSignal !== null ? 'InsufficientCapacity' : `pods of ${stuck?.name} Pending > ${settings.pendingGraceSeconds}s`}`);
+      }
+      pool.lastSignalAt = Math.max(pool.lastSignalAt ?? 0, recentSignal ?? now);
+    }
+
+    if (pool.shortSince !== null) {
+      const probeUnit = cheapest(members);
+      if (pool.probe) {
+        const o = observed.get(pool.probe.unit);
+        const refusedSince = latestRefusal(signals, family, pool.probe.startedAt);
+        const deadline = pool.probe.startedAt + ((probeUnit?.startupSeconds ?? 600) + settings.pendingGraceSeconds) * 1000;
+        if ((o?.readyPods ?? 0) >= pool.probe.baselineReady + pool.probe.pods) {
+          reasons.push(`probe of ${family} succeeded: ${pool.probe.pods} pod(s) became ready on ${pool.probe.unit}; capacity is back`);
+          ended.push(family);
+          pools[family] = { ...initialPoolState(), lastProbeAt: now };
+          continue;
+        }
+        if (refusedSince !== null || now >= deadline) {
+          reasons.push(`probe of ${family} failed (${refusedSince !== null ? 'launch refused' : 'pods not ready in time'}); retry in ${settings.probeIntervalSeconds}s`);
+          pool.probe = null;
+          pool.lastProbeAt = now;
+        } else {
+          reasons.push(`probing ${family}: waiting for ${pool.probe.pods} pod(s) on ${pool.probe.unit}`);
+        }
+      } else {
+        const quiet = now - (pool.lastSignalAt ?? 0) >= settings.shortageSignalSeconds * 1000;
+        const due = pool.lastProbeAt === null || now - pool.lastProbeAt >= settings.probeIntervalSeconds * 1000;
+        if (quiet && due && probeUnit) {
+          const baselineReady = observed.get(probeUnit.name)?.readyPods ?? 0;
+          pool.probe = { unit: probeUnit.name, startedAt: now, baselineReady, pods: settings.probePods };
+          pool.lastProbeAt = now;
+          reasons.push(`probing ${family}: raising ${probeUnit.name} to ${baselineReady + settings.probePods} pod(s)`);
+        }
+      }
+    }
+    pools[family] = pool;
+  }
+  return { pools, reasons, started, ended };
+}
+
+export function isShort(pools: Readonly<Record<string, PoolState>>, family: string): boolean {
+  return (pools[family]?.shortSince ?? null) !== null;
+}
+
+/** The floor a running probe needs on its unit, or 0. */
+export function probeFloor(pools: Readonly<Record<string, PoolState>>, unit: string): number {
+  for (const pool of Object.values(pools)) {
+    if (pool.probe?.unit === unit) return pool.probe.baselineReady + pool.probe.pods;
+  }
+  return 0;
+}
+
+function latestRefusal(signals: ReadonlyArray<PoolSignal>, family: string, since: number): number | null {
+  let latest: number | null = null;
+  for (const s of signals) {
+    if (s.family === family && (s.kind === 'insufficient-capacity' || s.kind === 'interruption') && s.at >= since) {
+      latest = Math.max(latest ?? s.at, s.at);
+    }
+  }
+  return latest;
+}
+
+function cheapest<T extends UnitView>(units: ReadonlyArray<T>): T | undefined {
+  return [...units].sort((a, b) => a.pricePerHour / a.maxRpm - b.pricePerHour / b.maxRpm || a.name.localeCompare(b.name))[0];
+}

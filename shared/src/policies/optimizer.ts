@@ -1,0 +1,126 @@
+import { costPerRequest } from '../core/cost.ts';
+import { isShort } from '../core/pools.ts';
+import { healthyPods } from '../core/safety.ts';
+import type { UnitScaling } from '../core/types.ts';
+import type { Unit } from '../spec/schema.ts';
+import { round1 } from './static.ts';
+import type { PolicyContext, PolicyProposal } from './types.ts';
+
+/**
+ * hwai's own policy: the seed's objective max ∫ (Σ T_i − λ Σ w_i C_i) dt solved per tick by
+ * water-filling. Every request served is worth more than any unit's cost per request (λ is the
+ * exchange rate), so all demand is served, cheapest cost per request first:
+ * - routing: fill the cheapest unit's ready pods up to the target utilisation, then the next;
+ *   what is left goes onto ready pods up to the breaking point, cheapest first; then pro rata;
+ * - floors: the same water-filling over the demand forecast one start-up time ahead, on the pods
+ *   each pool can still get (a short pool keeps what it has), so capacity is ready before the
+ *   demand arrives; floors fall slowly;
+ * - warm reserve: the next pool in cost order keeps the pods that a shortage of the cheapest pool
+ *   would need while its replacements start.
+ */
+
+const HISTORY_SECONDS = 15 * 60;
+
+export function optimizer(ctx: PolicyContext): PolicyProposal {
+  const { settings, state, now } = ctx;
+  const util = settings.targetUtilization;
+  const reasons: string[] = [];
+  const ordered = [...ctx.units].sort((a, b) => costPerRequest(a) - costPerRequest(b) || a.name.localeCompare(b.name));
+  const short = new Set(ordered.filter((u) => isShort(state.pools, u.family)).map((u) => u.name));
+  const ready = (u: Unit) => healthyPods(ctx.observed.get(u.name));
+  const pods = (u: Unit) => Math.max(ready(u), ctx.observed.get(u.name)?.desiredPods ?? 0);
+
+  const history = [...state.demandHistory, ...(ctx.demandRpm !== null ? [[now, ctx.demandRpm] as [number, number]] : [])].filter(
+    ([at]) => now - at <= HISTORY_SECONDS * 1000,
+  );
+  const demand = ctx.demandRpm ?? history.at(-1)?.[1] ?? 0;
+  if (ctx.demandRpm === null) reasons.push(`demand not observed: using the last known ${Math.round(demand)} rpm`);
+
+  // Routing onto what is ready now.
+  const routed = waterFill(demand, ordered, [(u) => ready(u) * u.maxRpm * util, (u) => ready(u) * u.maxRpm]);
+  const shares = routed.remaining > 0 ? addProRata(routed.alloc, routed.remaining, ordered, (u) => ready(u) * u.maxRpm) : routed.alloc;
+  const idleUnit = ordered.find((u) => ready(u) > 0);
+  if (demand <= 0 && idleUnit) shares[idleUnit.name] = 1; // no demand: point the rule at the cheapest ready unit
+  if (routed.remaining > 0) reasons.push(`demand exceeds ready capacity by ${Math.round(routed.remaining)} rpm: spread pro rata`);
+
+  // Floors for the demand one start-up time ahead, on the pods each pool can still get.
+  const horizonSeconds = Math.max(...ordered.map((u) => u.startupSeconds)) + settings.tickSeconds;
+  const forecast = Math.max(demand, forecastAt(history, now + horizonSeconds * 1000, demand));
+  // A unit whose cost per request outweighs a request's worth (λ·c > 1) gets no planned capacity.
+  const worthIt = ordered.filter((u) => settings.lambda * costPerRequest(u) <= 1);
+  const planned = waterFill(forecast, worthIt, [(u) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util]);
+  const floorsWanted: Record<string, number> = {};
+  for (const u of ordered) floorsWanted[u.name] = Math.ceil((planned.alloc[u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
+
+  // Warm reserve on the next pool in cost order (another family), for the cheapest pool's growth.
+  const cheapest = ordered.find((u) => !short.has(u.name));
+  const reserveUnit = cheapest && ordered.find((u) => u.family !== cheapest.family && !short.has(u.name));
+  if (cheapest && reserveUnit) {
+    const growth = Math.max(0, forecastAt(history, now + (reserveUnit.startupSeconds + settings.tickSeconds) * 1000, demand) - demand);
+    const headroom = pods(cheapest) * cheapest.maxRpm * (1 - util);
+    const reserveRpm = Math.max(0, growth - headroom);
+    if (reserveRpm > 0) {
+      const extra = Math.ceil(reserveRpm / (reserveUnit.maxRpm * util));
+      floorsWanted[reserveUnit.name] = (floorsWanted[reserveUnit.name] ?? 0) + extra;
+      reasons.push(`warm reserve: ${extra} pod(s) on ${reserveUnit.name} for ${Math.round(reserveRpm)} rpm of growth ${cheapest.family} may not absorb`);
+    }
+  }
+
+  // Fast up, slow down.
+  const floors: Record<string, number> = {};
+  const scaling: Record<string, UnitScaling> = {};
+  for (const u of ordered) {
+    const previous = state.floors[u.name] ?? 0;
+    const wanted = Math.min(u.maxReplicas, floorsWanted[u.name] ?? 0);
+    const floor = wanted >= previous ? wanted : Math.max(wanted, previous - Math.max(1, Math.floor(previous * settings.scaleDownPerTick)));
+    floors[u.name] = floor;
+    scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas: u.maxReplicas, targetRpm: round1(u.maxRpm * util) };
+  }
+
+  const mode = short.size > 0 ? 'capacity' : 'cost';
+  reasons.push(
+    `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecast)} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
+      (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
+  );
+  return { mode, shares, scaling, reasons, state: { mode, floors, demandHistory: history } };
+}
+
+/** Fills `amount` over units in order, pass by pass, each pass up to its own capacity per unit. */
+export function waterFill(
+  amount: number,
+  ordered: ReadonlyArray<Unit>,
+  passes: ReadonlyArray<(u: Unit) => number>,
+): { alloc: Record<string, number>; remaining: number } {
+  const alloc: Record<string, number> = Object.fromEntries(ordered.map((u) => [u.name, 0]));
+  let remaining = Math.max(0, amount);
+  for (const capacity of passes) {
+    for (const u of ordered) {
+      if (remaining <= 0) break;
+      const take = Math.min(remaining, Math.max(0, capacity(u) - alloc[u.name]!));
+      alloc[u.name]! += take;
+      remaining -= take;
+    }
+  }
+  return { alloc, remaining };
+}
+
+function addProRata(alloc: Record<string, number>, amount: number, units: ReadonlyArray<Unit>, weight: (u: Unit) => number): Record<string, number> {
+  const total = units.reduce((s, u) => s + weight(u), 0);
+  const out = { ...alloc };
+  for (const u of units) out[u.name] = (out[u.name] ?? 0) + (total > 0 ? (amount * weight(u)) / total : amount / units.length);
+  return out;
+}
+
+/** Least-squares line through the recent demand, evaluated at `at`; `fallback` with too few points. */
+export function forecastAt(history: ReadonlyArray<[number, number]>, at: number, fallback: number): number {
+  if (history.length < 3) return fallback;
+  const t0 = history[0]![0];
+  const xs = history.map(([t]) => (t - t0) / 60_000);
+  const ys = history.map(([, y]) => y);
+  const mx = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const my = ys.reduce((s, y) => s + y, 0) / ys.length;
+  const sxx = xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+  if (sxx === 0) return fallback;
+  const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / sxx;
+  return Math.max(0, my + slope * ((at - t0) / 60_000 - mx));
+}
