@@ -99,6 +99,8 @@ export interface ServiceState {
   demandHistory: Array<[number, number]>;
   /** Recent floors per unit, for slow scale-down. */
   floors: Record<string, number>;
+  /** Ticks in a row whose actuation or verification failed. */
+  actuationFailures: number;
 }
 
 export interface ControllerState {
