@@ -70,19 +70,21 @@ export function enforceSafety(args: {
     reasons.push('every unit the policy chose is unhealthy: spreading over the healthy units by ready capacity');
   }
 
-  // 2. Make before break, against what is live now.
+  // 2. Make before break, against what is live now: shares grow only onto ready pods, and the
+  //    floor of every unit the policy wants to grow (ready or not) is raised so the shift follows.
   const floors: Record<string, number> = {};
   const live = normalise(Object.fromEntries(names.map((n) => [n, healthy.has(n) ? Math.max(0, observed.get(n)?.liveWeight ?? 0) : 0])));
+  const wanted = normalise(Object.fromEntries(names.map((n) => [n, Math.max(0, args.wanted[n] ?? 0)])));
   let shares = target;
   if (demandRpm !== null && demandRpm > 0 && sum(Object.values(live)) > 0) {
     const capacityShare = Object.fromEntries(units.map((u) => [u.name, (healthyPods(observed.get(u.name)) * u.maxRpm) / demandRpm]));
     shares = limitShift(live, target, capacityShare);
     for (const u of units) {
-      const want = target[u.name] ?? 0;
+      const want = wanted[u.name] ?? 0;
       if (want > (live[u.name] ?? 0) + 1e-9) {
-        const need = Math.ceil((want * demandRpm) / Math.max(1e-9, args.targetRpm[u.name] ?? u.maxRpm));
+        const need = Math.ceil((want * demandRpm) / Math.max(1e-9, args.targetRpm[u.name] ?? u.maxRpm) - 1e-9);
         floors[u.name] = need;
-        if ((shares[u.name] ?? 0) + 1e-6 < want) {
+        if ((shares[u.name] ?? 0) + 0.005 < want) {
           reasons.push(`${u.name}: shift held at ${pct(shares[u.name])} of ${pct(want)} until ${need} pod(s) are ready`);
         }
       }

@@ -47,8 +47,9 @@ export const UnitSchema = z
     /** Latency in seconds measured at the breaking point (the seed's Table 1 column). */
     latencySeconds: z.number().positive(),
     startupSeconds: z.number().int().positive().max(3600).default(600),
-    minReplicas: z.number().int().min(0).default(1),
-    maxReplicas: z.number().int().positive().default(30),
+    /** The operator's hard minimum; hwai raises floors above it as its policy needs (KEDA's default is 0). */
+    minReplicas: z.number().int().min(0).default(0),
+    maxReplicas: z.number().int().positive().default(40),
     /** Option 1's hand-picked forward weight (0–999); absent means derive it from the cost index. */
     costWeight: z.number().int().min(0).max(999).optional(),
     /** True while maxRpm and latencySeconds are estimates awaiting a calibration run. */

@@ -1,0 +1,46 @@
+import type { PolicySummary } from '../sim/types.ts';
+import { formatDollars, formatMinutesToShift, formatNumber } from './format.ts';
+
+export interface ComparisonTableOptions {
+  /**
+   * Whether the scenario had a shortage to react to: a null `minutesToShift` then reads "never"
+   * (traffic never moved off the short pool); without one it reads "—". Default false.
+   */
+  hadShortage?: boolean;
+}
+
+interface Column {
+  header: string;
+  align: 'left' | 'right';
+  cell: (s: PolicySummary) => string;
+}
+
+/**
+ * The policies side by side as a fixed-width text table for the terminal: the policy name
+ * left-aligned, every number right-aligned, dollars with two decimals and thousands separators.
+ */
+export function formatComparisonTable(summaries: PolicySummary[], options: ComparisonTableOptions = {}): string {
+  const hadShortage = options.hadShortage ?? false;
+  const columns: Column[] = [
+    { header: 'policy', align: 'left', cell: (s) => s.policy },
+    { header: 'total cost', align: 'right', cell: (s) => formatDollars(s.totalCost) },
+    { header: '$ / 1M ok', align: 'right', cell: (s) => formatDollars(s.costPerMillion) },
+    { header: 'served req', align: 'right', cell: (s) => formatNumber(s.servedRequests) },
+    { header: 'failed req', align: 'right', cell: (s) => formatNumber(s.failedRequests) },
+    { header: 'min > SLO', align: 'right', cell: (s) => formatNumber(s.minutesOverSlo) },
+    { header: 'mode switches', align: 'right', cell: (s) => formatNumber(s.modeSwitches) },
+    { header: 'min to shift', align: 'right', cell: (s) => formatMinutesToShift(s.minutesToShift, hadShortage) },
+  ];
+  const cells = summaries.map((s) => columns.map((c) => c.cell(s)));
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => (row[i] ?? '').length)));
+  const line = (values: string[]): string =>
+    values
+      .map((v, i) => {
+        const w = widths[i] ?? v.length;
+        return columns[i]?.align === 'left' ? v.padEnd(w) : v.padStart(w);
+      })
+      .join('  ')
+      .trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(columns.map((c) => c.header)), rule, ...cells.map(line)].join('\n') + '\n';
+}
