@@ -33,7 +33,9 @@ const MR = 18;
 const PW = W - ML - MR;
 const MT = 8;
 const MB = 20;
-const HEIGHTS: Record<ChartKind, number> = { served: 210, weights: 120, mode: 30, pods: 160, latency: 150, cost: 140 };
+/** The mode band has no tick labels of its own. */
+const MB_MODE = 3;
+const HEIGHTS: Record<ChartKind, number> = { served: 210, weights: 120, mode: 28, pods: 160, latency: 150, cost: 140 };
 
 const UNIT_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#76b7b2', '#b07aa1', '#edc948', '#9c755f', '#ff9da7', '#bab0ac', '#86bcb6'];
 const POLICY_COLORS = ['#2f4b7c', '#d45087', '#ff7c43', '#665191', '#2a9d8f', '#a05195', '#f95d6a', '#003f5c'];
@@ -55,9 +57,11 @@ function c1(v: number): string {
   return Object.is(r, -0) ? '0' : String(r);
 }
 
-/** A value for the embedded data: 3 significant decimals at most. */
-function d3(v: number): number {
-  return Number.isFinite(v) ? Math.round(v * 1000) / 1000 : 0;
+/** A value for the embedded data, rounded to `decimals` decimals (0 for a non-finite one). */
+function dn(v: number, decimals: number): number {
+  if (!Number.isFinite(v)) return 0;
+  const f = 10 ** decimals;
+  return Math.round(v * f) / f;
 }
 
 function finite(v: number): number {
@@ -209,7 +213,7 @@ interface Frame {
 
 function frame(kind: ChartKind, duration: number, yMax: number): Frame {
   const height = HEIGHTS[kind];
-  const ph = height - MT - MB;
+  const ph = height - MT - (kind === 'mode' ? MB_MODE : MB);
   return {
     kind,
     height,
@@ -230,7 +234,7 @@ function area(f: Frame, xs: number[], ys: number[], fill: string, extra = ''): s
   const base = c1(f.y(0));
   const x0 = c1(f.x(xs[0] ?? 0));
   const xn = c1(f.x(xs[xs.length - 1] ?? 0));
-  return `<path d="M${x0},${base}L${points(f, xs, ys)} ${xn},${base}Z" fill="${fill}"${extra}/>`;
+  return `<path class="mark" d="M${x0},${base}L${points(f, xs, ys)} ${xn},${base}Z" fill="${fill}"${extra}/>`;
 }
 
 /** A polyline; null (or non-finite) values break it. */
@@ -251,7 +255,7 @@ function line(f: Frame, xs: number[], ys: Array<number | null>, stroke: string, 
   });
   const d = segments.map((seg) => (seg.length === 1 ? `M${seg[0]}h0.1` : `M${seg[0]}L${seg.slice(1).join(' ')}`)).join('');
   if (d === '') return '';
-  return `<path d="${d}" fill="none" stroke="${stroke}" stroke-width="${width}" stroke-linejoin="round"${extra}/>`;
+  return `<path class="mark" d="${d}" fill="none" stroke="${stroke}" stroke-width="${width}" stroke-linejoin="round"${extra}/>`;
 }
 
 function yAxis(f: Frame, step: number, max: number, fmt: (v: number) => string): string {
@@ -269,7 +273,8 @@ function xAxis(f: Frame, labels: boolean, grid = true): string {
   for (let m = 0; m <= f.duration + 1e-9; m += step) {
     const x = c1(f.x(m));
     if (grid) s += `<line class="vgrid" x1="${x}" x2="${x}" y1="${MT}" y2="${MT + f.ph}"/>`;
-    if (labels) s += `<text class="xtick" x="${x}" y="${MT + f.ph + 14}">${m}</text>`;
+    const last = m + step > f.duration + 1e-9;
+    if (labels) s += `<text class="xtick${last ? ' xtick-last' : ''}" x="${x}" y="${MT + f.ph + 14}">${m}${last ? ' min' : ''}</text>`;
   }
   return s + `<line class="axis" x1="${ML}" x2="${W - MR}" y1="${MT + f.ph}" y2="${MT + f.ph}"/>`;
 }
@@ -404,7 +409,7 @@ function chartMode(ctx: ChartContext): string {
     const x1 = f.x((rows[j + 1]?.minute ?? end.minute + 1));
     seen.add(start.mode);
     const color = MODE_COLORS[start.mode] ?? '#ccc';
-    s += `<rect class="mode-${esc(start.mode)}" x="${c1(x0)}" y="${MT}" width="${c1(Math.max(0.5, x1 - x0))}" height="${f.ph}" fill="${color}"><title>${esc(`${start.mode}: minutes ${start.minute}–${end.minute}`)}</title></rect>`;
+    s += `<rect class="mark mode-${esc(start.mode)}" x="${c1(x0)}" y="${MT}" width="${c1(Math.max(0.5, x1 - x0))}" height="${f.ph}" fill="${color}"><title>${esc(`${start.mode}: minutes ${start.minute}–${end.minute}`)}</title></rect>`;
     if (x1 - x0 > 56) s += `<text class="mode-label" x="${c1((x0 + x1) / 2)}" y="${MT + f.ph / 2}" dy="0.33em">${esc(start.mode)}</text>`;
     i = j + 1;
   }
@@ -518,13 +523,22 @@ function hoverData(series: Series, slo: number, duration: number): string {
       b.from,
       b.to,
       b.mode,
-      d3(b.demand),
-      d3(b.served),
-      d3(b.failed),
-      Number.isFinite(b.p99) ? d3(b.p99) : null,
-      d3(b.cumulativeCost),
-      d3(b.costPerHour),
-      b.units.map((u) => [d3(u.weight), d3(u.served), d3(u.ready), d3(u.starting), d3(u.pending), u.p99 === null ? null : d3(u.p99), d3(u.minReplicas), d3(u.targetRpm)]),
+      dn(b.demand, 0),
+      dn(b.served, 0),
+      dn(b.failed, 1),
+      Number.isFinite(b.p99) ? dn(b.p99, 3) : null,
+      dn(b.cumulativeCost, 2),
+      dn(b.costPerHour, 2),
+      b.units.map((u) => [
+        dn(u.weight, 0),
+        dn(u.served, 0),
+        dn(u.ready, 1),
+        dn(u.starting, 1),
+        dn(u.pending, 1),
+        u.p99 === null ? null : dn(u.p99, 3),
+        dn(u.minReplicas, 1),
+        dn(u.targetRpm, 1),
+      ]),
     ]),
   };
   // Safe inside <script>: no "</" or "<!--" can close it.
@@ -682,6 +696,7 @@ svg.chart-mode{margin-top:2px}
 svg text{font:11px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;fill:#4b5563}
 svg .ytick{text-anchor:end}
 svg .xtick{text-anchor:middle}
+svg .xtick-last{text-anchor:end}
 svg .grid{stroke:#eceef2;stroke-width:1}
 svg .vgrid{stroke:#f1f2f5;stroke-width:1}
 svg .axis{stroke:#9ca3af;stroke-width:1}
@@ -702,7 +717,7 @@ details.events li{padding:2px 0;border-bottom:1px dotted var(--line)}
 .ev-svc{color:var(--muted);margin-right:6px}
 .ev-alert{color:#a61b1b}.ev-shortage-started{color:#a61b1b}.ev-mode-changed{color:#2f4b7c}
 .muted{color:var(--muted)}
-#tip{position:fixed;z-index:10;pointer-events:none;background:#1d2330f2;color:#fff;border-radius:8px;padding:8px 10px;font-size:12px;line-height:1.35;box-shadow:0 4px 16px #0003;display:none;max-width:440px}
+#tip{position:fixed;z-index:10;pointer-events:none;background:#1d2330f2;color:#fff;border-radius:8px;padding:8px 10px;font-size:12px;line-height:1.35;box-shadow:0 4px 16px #0003;display:none;max-width:560px}
 #tip table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin-top:4px}
 #tip td,#tip th{padding:1px 6px;text-align:right}
 #tip th{color:#c3c8d2;font-weight:500}
@@ -746,8 +761,8 @@ const JS = `
       var h='<b>minute '+row[0]+(row[1]!==row[0]?'–'+row[1]:'')+'</b> · mode <b>'+esc(row[2])+'</b><br>'+
         'demand '+fmt(row[3])+' rpm · served '+fmt(row[4])+' · failed '+fmt(row[5])+'<br>'+
         'p99 '+fmt(row[6],3)+' s (SLO '+data.slo+') · $'+fmt(row[8],2)+'/h · total $'+fmt(row[7],2)+
-        '<table><tr><th></th><th>weight</th><th>served</th><th>ready</th><th>start</th><th>pend</th><th>p99</th></tr>';
-      data.units.forEach(function(u,i){var v=row[9][i]||[];h+='<tr><td><i style="background:'+colors[i%colors.length]+'"></i>'+esc(u)+'</td><td>'+fmt(v[0],0)+'</td><td>'+fmt(v[1])+'</td><td>'+fmt(v[2])+'</td><td>'+fmt(v[3])+'</td><td>'+fmt(v[4])+'</td><td>'+fmt(v[5],2)+'</td></tr>';});
+        '<table><tr><th></th><th>weight</th><th>served</th><th>ready</th><th>start</th><th>pend</th><th>floor</th><th>target</th><th>p99</th></tr>';
+      data.units.forEach(function(u,i){var v=row[9][i]||[];h+='<tr><td><i style="background:'+colors[i%colors.length]+'"></i>'+esc(u)+'</td><td>'+fmt(v[0],0)+'</td><td>'+fmt(v[1])+'</td><td>'+fmt(v[2])+'</td><td>'+fmt(v[3])+'</td><td>'+fmt(v[4])+'</td><td>'+fmt(v[6])+'</td><td>'+fmt(v[7])+'</td><td>'+fmt(v[5],2)+'</td></tr>';});
       tip.innerHTML=h+'</table>';
       tip.style.display='block';
       var tx=ev.clientX+16,ty=ev.clientY+16,tw=tip.offsetWidth,th=tip.offsetHeight;
