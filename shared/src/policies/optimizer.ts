@@ -26,7 +26,14 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const util = settings.targetUtilization;
   const reasons: string[] = [];
   const ordered = [...ctx.units].sort((a, b) => costPerRequest(a) - costPerRequest(b) || a.name.localeCompare(b.name));
-  const short = new Set(ordered.filter((u) => isShort(state.pools, u.family)).map((u) => u.name));
+  // The mode changes at most once per hold time; while it holds, a fresh shortage is still
+  // routed around (routing only uses ready pods), but floors keep asking the short pool.
+  const shortNow = ordered.filter((u) => isShort(state.pools, u.family)).map((u) => u.name);
+  const held = now - state.since >= settings.holdSeconds * 1000;
+  const wasCapacity = state.mode === 'capacity';
+  const mode: 'cost' | 'capacity' = held ? (shortNow.length > 0 ? 'capacity' : 'cost') : wasCapacity ? 'capacity' : 'cost';
+  const since = mode === (wasCapacity ? 'capacity' : 'cost') ? state.since : now;
+  const short = new Set(mode === 'capacity' ? shortNow : []);
   const ready = (u: Unit) => healthyPods(ctx.observed.get(u.name));
   const pods = (u: Unit) => Math.max(ready(u), ctx.observed.get(u.name)?.desiredPods ?? 0);
 
@@ -77,12 +84,13 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
     scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas: u.maxReplicas, targetRpm: round1(u.maxRpm * util) };
   }
 
-  const mode = short.size > 0 ? 'capacity' : 'cost';
+  if (mode === 'capacity' && shortNow.length === 0) reasons.push('short pools are back; holding the capacity mode until the hold time is over');
+  if (mode === 'cost' && shortNow.length > 0) reasons.push(`pool(s) short again within the hold time: floors unchanged, routing only onto ready pods`);
   reasons.push(
     `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecast)} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
       (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
   );
-  return { mode, shares, scaling, reasons, state: { mode, floors, demandHistory: history } };
+  return { mode, shares, scaling, reasons, state: { mode, since, floors, demandHistory: history } };
 }
 
 /** Fills `amount` over units in order, pass by pass, each pass up to its own capacity per unit. */
