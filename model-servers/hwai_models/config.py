@@ -72,7 +72,7 @@ class Settings(BaseModel):
     drain_seconds: float = Field(default=15.0, ge=0.0, le=600.0)
 
     # Text-to-image.
-    image_size: int = Field(default=512, ge=64, le=1024, multiple_of=8)
+    image_size: int = Field(default=512, ge=16, le=1024, multiple_of=8)
     default_steps: int = Field(default=25, ge=1, le=150)
     max_steps: int = Field(default=50, ge=1, le=150)
     # Text generation.

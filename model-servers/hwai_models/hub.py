@@ -25,6 +25,7 @@ _TOKENIZER = [
     "vocab.json",
     "merges.txt",
     "added_tokens.json",
+    "chat_template.jinja",
 ]
 
 

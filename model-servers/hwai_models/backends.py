@@ -1,0 +1,74 @@
+"""Backend plumbing: device, dtype, torch.compile for the ``triton`` backend, lazy optimum-neuron."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .config import Backend, Settings
+
+log = logging.getLogger("hwai_models.backends")
+
+
+def torch_dtype(settings: Settings) -> Any:
+    import torch
+
+    if settings.dtype != "auto":
+        return getattr(torch, settings.dtype)
+    if settings.backend in (Backend.CUDA, Backend.TRITON):
+        return torch.float16
+    return torch.float32
+
+
+def check_backend(settings: Settings) -> None:
+    """Fail at start-up, with a clear message, when the backend cannot run here."""
+    if settings.backend in (Backend.CUDA, Backend.TRITON):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"backend {settings.backend.value!r} needs a CUDA GPU and none is visible")
+    if settings.backend == Backend.NEURON:
+        neuron()  # raises ImportError with a message when optimum-neuron is absent
+
+
+def neuron() -> Any:
+    """optimum.neuron, imported only when the neuron backend is chosen (it exists only on the
+    NeuronX images)."""
+    try:
+        import optimum.neuron as on  # type: ignore[import-not-found]
+    except ImportError as e:  # pragma: no cover - no Neuron SDK in CI
+        raise ImportError(
+            "backend 'neuron' needs optimum-neuron and the Neuron SDK (use the NeuronX image)"
+        ) from e
+    return on
+
+
+def neuron_static_batch(config: Any, default: int) -> int:
+    """The batch size a neuron artifact was compiled for (its inputs are padded to it)."""
+    neuron_cfg = getattr(config, "neuron", None) or {}
+    if isinstance(neuron_cfg, dict):
+        for k in ("static_batch_size", "batch_size"):
+            if neuron_cfg.get(k):
+                return int(neuron_cfg[k])
+    return default
+
+
+def compile_module(module: Any, settings: Settings) -> Any:
+    """torch.compile with Inductor (OpenAI Triton kernels) for the ``triton`` backend."""
+    if settings.backend != Backend.TRITON:
+        return module
+    import torch
+
+    log.info("torch.compile(mode=%s, dynamic batch=%s)", settings.compile_mode, settings.compile_dynamic)
+    return torch.compile(module, mode=settings.compile_mode, dynamic=False if not settings.compile_dynamic else None, fullgraph=False)
+
+
+def mark_batch_dynamic(settings: Settings, *tensors: Any) -> None:
+    """Tell dynamo the batch dimension varies, so one compiled graph serves every batch size."""
+    if settings.backend != Backend.TRITON or not settings.compile_dynamic:
+        return
+    import torch
+
+    for t in tensors:
+        if t is not None and t.dim() > 0 and t.shape[0] >= 2:
+            torch._dynamo.mark_dynamic(t, 0)

@@ -1,0 +1,384 @@
+"""Load tester and calibrator: find a unit's breaking point and write it into a calibration file.
+
+    python -m hwai_models.calibrate --url http://127.0.0.1:8080 --unit sd21-g5-triton \\
+        --body '{"prompt": "a photo of an astronaut riding a horse"}' --slo 0.9 \\
+        --start-rpm 30 --growth 1.2 --step-seconds 60 --out calibration.yaml --plot breaking-point.png
+
+Open loop: requests are sent on a schedule (Poisson or evenly spaced arrivals at the step's rate)
+whatever the server's answers, as real users do, so a saturated server shows up as growing latency
+rather than as a slower client. The rate ramps up step by step (multiplicative ``--growth`` or
+additive ``--step-rpm``) until a step fails, then bisects between the last passing and the first
+failing rate ``--refine`` times. A step passes when its p99 (``--percentile``) latency is within the
+SLO, its error rate is at most ``--max-error-rate`` and its achieved throughput is at least
+``--min-achieved`` of the offered rate. The breaking point is the highest passing step: ``maxRpm``
+is the throughput it achieved (successful answers per minute) and ``latencySeconds`` its p99.
+
+Outputs: the calibration YAML (merged into an existing file: other units are kept), a PNG of
+throughput and latency per step and of latency against throughput (like the seed's figure 4), and
+optionally every step as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+
+@dataclass
+class Step:
+    offered_rpm: float
+    start_s: float  # since the run's start
+    duration_s: float
+    sent: int = 0
+    ok: int = 0
+    errors: int = 0
+    achieved_rpm: float = 0.0
+    p50: float = math.inf
+    p95: float = math.inf
+    p99: float = math.inf
+    pct: float = math.inf  # the percentile judged against the SLO
+    mean: float = math.inf
+    passed: bool = False
+    phase: str = "ramp"
+    status_counts: dict[str, int] = field(default_factory=dict)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); inf for an empty list."""
+    if not values:
+        return math.inf
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(q / 100.0 * len(s)) - 1))
+    return s[k]
+
+
+class LoadTester:
+    def __init__(self, url: str, route: str, body: Any, timeout: float, arrivals: str, seed: int) -> None:
+        self.url = url.rstrip("/")
+        self.route = route
+        self.body = body
+        self.timeout = timeout
+        self.arrivals = arrivals
+        self.rng = random.Random(seed)
+        self.t0 = time.perf_counter()
+
+    async def run_step(self, client: httpx.AsyncClient, rpm: float, duration: float, phase: str = "ramp") -> Step:
+        loop = asyncio.get_running_loop()
+        step = Step(offered_rpm=rpm, start_s=time.perf_counter() - self.t0, duration_s=duration, phase=phase)
+        rate = rpm / 60.0
+        # The arrival schedule, relative to the step's start.
+        times: list[float] = []
+        t = self.rng.random() / rate if self.arrivals == "uniform" else self.rng.expovariate(rate)
+        while t < duration:
+            times.append(t)
+            t += 1.0 / rate if self.arrivals == "uniform" else self.rng.expovariate(rate)
+        results: list[tuple[float, float, int]] = []  # (latency, completion offset, status)
+        start = loop.time()
+
+        async def one() -> None:
+            t_send = loop.time()
+            status = 0
+            try:
+                r = await client.post(self.url + self.route, json=self.body, timeout=self.timeout)
+                status = r.status_code
+            except httpx.HTTPError:
+                status = 0
+            done = loop.time()
+            results.append((done - t_send, done - start, status))
+
+        tasks = []
+        for at in times:
+            delay = start + at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one()))
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.timeout + 5)
+        step.sent = len(tasks)
+        lat_all: list[float] = []
+        ok_lat: list[float] = []
+        in_window = 0
+        for lat, done_at, status in results:
+            key = str(status) if status else "conn-error"
+            step.status_counts[key] = step.status_counts.get(key, 0) + 1
+            if 200 <= status < 300:
+                ok_lat.append(lat)
+                lat_all.append(lat)
+                if done_at <= duration:
+                    in_window += 1
+            else:
+                lat_all.append(math.inf)  # a failed request never meets the SLO
+        lat_all += [math.inf] * (step.sent - len(results))  # still outstanding: timed out
+        step.ok = len(ok_lat)
+        step.errors = step.sent - step.ok
+        step.achieved_rpm = in_window / duration * 60.0
+        step.p50, step.p95, step.p99 = (percentile(lat_all, q) for q in (50, 95, 99))
+        step.mean = sum(ok_lat) / len(ok_lat) if ok_lat else math.inf
+        return step
+
+
+def judge(step: Step, slo: float, pct: float, max_error_rate: float, min_achieved: float) -> bool:
+    return (
+        step.sent > 0
+        and step.pct <= slo
+        and step.errors <= max_error_rate * step.sent
+        and step.achieved_rpm >= min_achieved * step.offered_rpm
+    )
+
+
+async def wait_ready(client: httpx.AsyncClient, url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            r = await client.get(url.rstrip("/") + "/readiness", timeout=5)
+            if r.status_code == 200:
+                return
+            last = r.text
+        except httpx.HTTPError as e:
+            last = str(e)
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"server at {url} not ready after {timeout} s: {last}")
+
+
+async def calibrate(a: argparse.Namespace, log: Any = print) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=a.max_connections, max_keepalive_connections=a.max_connections)
+    async with httpx.AsyncClient(limits=limits) as client:
+        await wait_ready(client, a.url, a.wait_ready)
+        info: dict[str, Any] = {}
+        try:
+            info = (await client.get(a.url.rstrip("/") + "/info", timeout=10)).json()
+        except (httpx.HTTPError, ValueError):
+            pass
+        route = a.route or info.get("route") or "/invocations"
+        unit = a.unit or info.get("unit")
+        if not unit:
+            raise SystemExit("no unit: pass --unit (the server's /info did not name one)")
+        tester = LoadTester(a.url, route, a.body, a.timeout, a.arrivals, a.seed)
+        steps: list[Step] = []
+
+        async def run(rpm: float, phase: str) -> Step:
+            s = await tester.run_step(client, rpm, a.step_seconds, phase)
+            s.pct = {50: s.p50, 95: s.p95, 99: s.p99}.get(int(a.percentile), s.p99)
+            s.passed = judge(s, a.slo, a.percentile, a.max_error_rate, a.min_achieved)
+            steps.append(s)
+            log(
+                f"[{phase:6}] offered {s.offered_rpm:8.1f} rpm  achieved {s.achieved_rpm:8.1f} rpm  "
+                f"p50 {s.p50:7.3f}s p95 {s.p95:7.3f}s p99 {s.p99:7.3f}s  errors {s.errors}/{s.sent}  {'PASS' if s.passed else 'FAIL'}"
+            )
+            if a.cooldown > 0:
+                await asyncio.sleep(a.cooldown)
+            return s
+
+        rpm = a.start_rpm
+        last_pass: Step | None = None
+        first_fail: Step | None = None
+        while rpm <= a.max_rpm:
+            s = await run(rpm, "ramp")
+            if s.passed:
+                last_pass = s
+            else:
+                first_fail = s
+                break
+            rpm = rpm * a.growth if a.step_rpm is None else rpm + a.step_rpm
+        if last_pass is not None and first_fail is not None:
+            lo, hi = last_pass.offered_rpm, first_fail.offered_rpm
+            for _ in range(a.refine):
+                mid = math.sqrt(lo * hi)
+                if hi - lo < max(1.0, 0.01 * lo):
+                    break
+                s = await run(mid, "refine")
+                if s.passed:
+                    lo = mid
+                else:
+                    hi = mid
+        passing = [s for s in steps if s.passed]
+        best = max(passing, key=lambda s: s.offered_rpm) if passing else None
+        result: dict[str, Any] = {
+            "unit": unit,
+            "url": a.url,
+            "route": route,
+            "sloSeconds": a.slo,
+            "percentile": a.percentile,
+            "arrivals": a.arrivals,
+            "server": info,
+            "steps": [asdict(s) for s in steps],
+            "breakingPoint": asdict(best) if best else None,
+            "firstFailure": asdict(first_fail) if first_fail else None,
+            "reachedMaxRpm": first_fail is None,
+        }
+        return result
+
+
+def finite(v: Any) -> Any:
+    """JSON has no infinity: an unbounded latency (failed requests) becomes null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [finite(x) for x in v]
+    return v
+
+
+def method_text(a: argparse.Namespace) -> str:
+    ramp = f"x{a.growth:g}" if a.step_rpm is None else f"+{a.step_rpm:g} rpm"
+    return (
+        f"open-loop {a.arrivals} arrivals, ramp {ramp} from {a.start_rpm:g} rpm in {a.step_seconds:g} s steps, "
+        f"{a.refine} bisections; latencySeconds is p{a.percentile:g} at the highest step with p{a.percentile:g} <= SLO, "
+        f"errors <= {a.max_error_rate:g}; maxRpm is that step's achieved throughput"
+    )
+
+
+def write_calibration(path: Path, unit: str, max_rpm: float, latency: float, slo: float, method: str, when: dt.datetime | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"kind": "hwai/calibration", "units": {}}
+    if path.exists():
+        old = yaml.safe_load(path.read_text()) or {}
+        if old.get("kind") not in (None, "hwai/calibration"):
+            raise SystemExit(f"{path}: kind is {old.get('kind')!r}, not hwai/calibration")
+        doc["units"] = dict(old.get("units") or {})
+    when = when or dt.datetime.now(dt.timezone.utc)
+    doc["units"][unit] = {
+        "maxRpm": round(float(max_rpm), 1),
+        "latencySeconds": round(float(latency), 3),
+        "sloSeconds": float(slo),
+        "measuredAt": when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "method": method,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False, width=1000))
+    return doc
+
+
+def plot(result: dict[str, Any], path: Path, title: str | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = result["steps"]
+    slo = result["sloSeconds"]
+    best = result["breakingPoint"]
+    fig = plt.figure(figsize=(13, 7.5))
+    gs = fig.add_gridspec(2, 2, width_ratios=[2.2, 1])
+    ax1 = fig.add_subplot(gs[0, 0])
+    ax2 = fig.add_subplot(gs[1, 0], sharex=ax1)
+    ax3 = fig.add_subplot(gs[:, 1])
+    mid = [s["start_s"] / 60 + s["duration_s"] / 120 for s in steps]
+
+    def fin(v: float) -> float:
+        return v if math.isfinite(v) else float("nan")
+
+    for s in steps:
+        x0, x1 = s["start_s"] / 60, (s["start_s"] + s["duration_s"]) / 60
+        ax1.hlines(s["offered_rpm"], x0, x1, colors="lightgray", lw=3)
+        ax1.hlines(s["achieved_rpm"], x0, x1, colors="tab:orange", lw=2)
+    ax1.plot(mid, [s["achieved_rpm"] for s in steps], "o", color="tab:orange", ms=3, label="achieved (2xx/min)")
+    ax1.plot([], [], color="lightgray", lw=3, label="offered")
+    ax1.set_ylabel("requests per minute")
+    ax1.legend(loc="upper left")
+    for q, c in (("p50", "tab:green"), ("p95", "tab:blue"), ("p99", "tab:red")):
+        ax2.plot(mid, [fin(s[q]) for s in steps], "o-", color=c, ms=3, label=q)
+    ax2.axhline(slo, color="k", ls=":", lw=1, label=f"SLO {slo:g} s")
+    ax2.set_ylabel("latency (s)")
+    ax2.set_xlabel("minutes since start")
+    ax2.legend(loc="upper left")
+    finite = [fin(s["p99"]) for s in steps if math.isfinite(s["p99"])]
+    if finite:
+        ax2.set_ylim(0, min(max(finite) * 1.1, slo * 3))
+    order = sorted(steps, key=lambda s: s["offered_rpm"])
+    ax3.plot([s["achieved_rpm"] for s in order], [fin(s["p99"]) for s in order], "o-", color="tab:red", ms=3, label="p99")
+    ax3.plot([s["achieved_rpm"] for s in order], [fin(s["p50"]) for s in order], "o-", color="tab:green", ms=3, label="p50")
+    ax3.axhline(slo, color="k", ls=":", lw=1)
+    if finite:
+        ax3.set_ylim(0, min(max(finite) * 1.1, slo * 3))
+    ax3.set_xlabel("achieved requests per minute")
+    ax3.set_ylabel("latency (s)")
+    ax3.set_title("latency against throughput")
+    ax3.legend(loc="upper left")
+    if best:
+        x = (best["start_s"] + best["duration_s"]) / 60
+        for ax in (ax1, ax2):
+            ax.axvline(x, color="k", ls="--", lw=1)
+        ax1.annotate(f"{best['achieved_rpm']:.0f} rpm", (x, best["achieved_rpm"]), textcoords="offset points", xytext=(-30, 8), fontweight="bold")
+        ax3.axvline(best["achieved_rpm"], color="k", ls="--", lw=1)
+        ax3.annotate(f"breaking point\n{best['achieved_rpm']:.0f} rpm, p99 {best['p99']:.2f} s", (best["achieved_rpm"], best["p99"]), textcoords="offset points", xytext=(-120, 20))
+    fig.suptitle(title or f"{result['unit']}: breaking point at SLO {slo:g} s (p{result['percentile']:g})")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m hwai_models.calibrate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument("--route", help="inference route (default: the server's, from /info)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--body", help="request JSON")
+    g.add_argument("--body-file", type=Path, help="file holding the request JSON")
+    p.add_argument("--unit", help="deployment unit name (default: the server's, from /info)")
+    p.add_argument("--slo", type=float, default=0.9, help="latency SLO in seconds (default 0.9)")
+    p.add_argument("--percentile", type=float, default=99, choices=[50, 95, 99], help="percentile judged against the SLO")
+    p.add_argument("--start-rpm", type=float, default=10.0)
+    p.add_argument("--growth", type=float, default=1.2, help="multiplicative ramp factor per step")
+    p.add_argument("--step-rpm", type=float, default=None, help="additive ramp instead of --growth")
+    p.add_argument("--max-rpm", type=float, default=1e6)
+    p.add_argument("--step-seconds", type=float, default=60.0)
+    p.add_argument("--refine", type=int, default=3, help="bisections between the last pass and the first failure")
+    p.add_argument("--arrivals", choices=["poisson", "uniform"], default="poisson")
+    p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
+    p.add_argument("--max-error-rate", type=float, default=0.01)
+    p.add_argument("--min-achieved", type=float, default=0.9, help="achieved/offered below this fails a step")
+    p.add_argument("--cooldown", type=float, default=1.0, help="idle seconds between steps")
+    p.add_argument("--max-connections", type=int, default=1000)
+    p.add_argument("--wait-ready", type=float, default=900.0, help="seconds to wait for /readiness")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path, help="calibration YAML to write (merged into an existing one)")
+    p.add_argument("--plot", type=Path, help="PNG of throughput and latency per step")
+    p.add_argument("--json", type=Path, help="every step as JSON")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    if a.growth <= 1.0 and a.step_rpm is None:
+        raise SystemExit("--growth must be > 1")
+    raw = a.body_file.read_text() if a.body_file else (a.body or "{}")
+    try:
+        a.body = json.loads(raw)
+    except ValueError as e:
+        raise SystemExit(f"request body is not JSON: {e}")
+    result = asyncio.run(calibrate(a, log=lambda m: print(m, file=sys.stderr, flush=True)))
+    result["method"] = method_text(a)
+    best = result["breakingPoint"]
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(finite(result), indent=2))
+    if a.plot:
+        plot(result, a.plot)
+    if best is None:
+        print(f"{result['unit']}: no step met the SLO (lowest rate {a.start_rpm:g} rpm)", file=sys.stderr)
+        return 3
+    if result["reachedMaxRpm"]:
+        print(f"note: --max-rpm {a.max_rpm:g} reached without a failing step; the breaking point is higher", file=sys.stderr)
+    if a.out:
+        write_calibration(a.out, result["unit"], best["achieved_rpm"], best["pct"], a.slo, result["method"])
+    print(json.dumps({"unit": result["unit"], "maxRpm": round(best["achieved_rpm"], 1), "latencySeconds": round(best["pct"], 3), "sloSeconds": a.slo}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

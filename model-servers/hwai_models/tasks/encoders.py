@@ -1,0 +1,236 @@
+"""Encoder tasks: DistilBERT sentiment, ViT image classification, YOLOS object detection.
+
+Each is one forward pass per batch: concurrent requests are micro-batched into one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import backends
+from ..batching import MicroBatcher
+from ..config import Backend, Settings, Task
+from ..hub import resolve_model_path
+from .base import Runner, decode_image
+
+
+
+def _warmup_image() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (120, 160, 200)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class _Batched(Runner):
+    """Shared plumbing: load model + preprocessor, a micro-batcher, a batch function."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.model: Any = None
+        self.batcher: MicroBatcher[Any, Any] | None = None
+        self.max_batch = settings.max_batch_size
+
+    async def start(self) -> None:
+        s = self.settings
+        self.batcher = MicroBatcher(self.run_batch, self.max_batch, s.batch_wait_ms, s.max_concurrency, s.max_queue, self.task.value)
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        if self.batcher:
+            await self.batcher.stop()
+
+    def _place(self, model: Any) -> Any:
+        import torch
+
+        model = model.to(self.settings.torch_device).eval()
+        torch.set_grad_enabled(False)
+        if self.settings.backend == Backend.TRITON:
+            model.forward = backends.compile_module(model.forward, self.settings)
+        return model
+
+    def _inputs(self, enc: Any) -> dict[str, Any]:
+        s = self.settings
+        out = {}
+        for k, v in enc.items():
+            if s.backend != Backend.NEURON:
+                v = v.to(s.torch_device)
+                if v.is_floating_point():
+                    v = v.to(backends.torch_dtype(s))
+            out[k] = v
+        backends.mark_batch_dynamic(s, *out.values())
+        return out
+
+    def run_batch(self, items: list[Any]) -> list[Any]:
+        import torch
+
+        with torch.inference_mode():
+            return self._run_batch(items)
+
+    def _run_batch(self, items: list[Any]) -> list[Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def info(self) -> dict[str, Any]:
+        b = self.batcher
+        return {"batches": b.batches, "items": b.items, "maxBatch": b.max_seen_batch} if b else {}
+
+
+# --------------------------------------------------------------------------- sentiment
+
+
+class SentimentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=100_000, description="text to classify")
+
+
+class SentimentRunner(_Batched):
+    task = Task.SENTIMENT
+    route = "/v1/sentiment"
+    request_model = SentimentRequest
+
+    def load(self) -> None:
+        from transformers import AutoTokenizer
+
+        s = self.settings
+        self.model_path = resolve_model_path(s)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        if s.backend == Backend.NEURON:
+            self.model = backends.neuron().NeuronModelForSequenceClassification.from_pretrained(self.model_path)
+            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+        else:
+            from transformers import AutoModelForSequenceClassification
+
+            self.model = self._place(AutoModelForSequenceClassification.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
+        self.max_len = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
+
+    async def infer(self, req: SentimentRequest) -> dict[str, Any]:
+        if len(req.text) > self.settings.max_input_chars:
+            from .base import InputError
+
+            raise InputError("text", f"longer than {self.settings.max_input_chars} characters")
+        assert self.batcher
+        return await self.batcher.submit(req.text)
+
+    def _run_batch(self, items: list[str]) -> list[dict[str, Any]]:
+        enc = self.tokenizer(items, padding=True, truncation=True, max_length=self.max_len, return_tensors="pt")
+        logits = self.model(**self._inputs(enc)).logits.float().softmax(-1).cpu()
+        labels = self.model.config.id2label
+        out = []
+        for row in logits:
+            scores = {labels[i]: round(float(p), 6) for i, p in enumerate(row)}
+            best = int(row.argmax())
+            out.append({"label": labels[best], "score": round(float(row[best]), 6), "scores": scores})
+        return out
+
+    def warmup_requests(self) -> list[BaseModel]:
+        return [SentimentRequest(text="warm-up: this is a fine day")]
+
+
+# --------------------------------------------------------------------------- image classification
+
+
+class ImageClassificationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(min_length=1, description="base64-encoded image (PNG, JPEG, ...) or a data: URL")
+    top_k: int = Field(default=5, ge=1, le=100)
+
+
+class ImageClassificationRunner(_Batched):
+    task = Task.IMAGE_CLASSIFICATION
+    route = "/v1/image-classification"
+    request_model = ImageClassificationRequest
+
+    def load(self) -> None:
+        from transformers import AutoImageProcessor
+
+        s = self.settings
+        self.model_path = resolve_model_path(s)
+        self.processor = AutoImageProcessor.from_pretrained(self.model_path)
+        if s.backend == Backend.NEURON:
+            self.model = backends.neuron().NeuronModelForImageClassification.from_pretrained(self.model_path)
+            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+        else:
+            from transformers import AutoModelForImageClassification
+
+            self.model = self._place(AutoModelForImageClassification.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
+
+    async def infer(self, req: ImageClassificationRequest) -> dict[str, Any]:
+        img = await asyncio.get_running_loop().run_in_executor(None, decode_image, req.image, "image", self.settings)
+        assert self.batcher
+        return await self.batcher.submit((img, req.top_k))
+
+    def _run_batch(self, items: list[tuple[Any, int]]) -> list[dict[str, Any]]:
+        enc = self.processor(images=[i for i, _ in items], return_tensors="pt")
+        probs = self.model(**self._inputs(enc)).logits.float().softmax(-1).cpu()
+        labels = self.model.config.id2label
+        out = []
+        for row, (_, k) in zip(probs, items):
+            top = row.topk(min(k, row.numel()))
+            out.append({"predictions": [{"label": labels[int(i)], "score": round(float(p), 6)} for p, i in zip(top.values, top.indices)]})
+        return out
+
+    def warmup_requests(self) -> list[BaseModel]:
+        return [ImageClassificationRequest(image=_warmup_image())]
+
+
+# --------------------------------------------------------------------------- object detection
+
+
+class ObjectDetectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(min_length=1, description="base64-encoded image (PNG, JPEG, ...) or a data: URL")
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_detections: int = Field(default=100, ge=1, le=1000)
+
+
+class ObjectDetectionRunner(_Batched):
+    task = Task.OBJECT_DETECTION
+    route = "/v1/object-detection"
+    request_model = ObjectDetectionRequest
+
+    def load(self) -> None:
+        from transformers import AutoImageProcessor
+
+        s = self.settings
+        self.model_path = resolve_model_path(s)
+        self.processor = AutoImageProcessor.from_pretrained(self.model_path)
+        if s.backend == Backend.NEURON:
+            self.model = backends.neuron().NeuronModelForObjectDetection.from_pretrained(self.model_path)
+            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+        else:
+            from transformers import AutoModelForObjectDetection
+
+            self.model = self._place(AutoModelForObjectDetection.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
+
+    async def infer(self, req: ObjectDetectionRequest) -> dict[str, Any]:
+        img = await asyncio.get_running_loop().run_in_executor(None, decode_image, req.image, "image", self.settings)
+        assert self.batcher
+        return await self.batcher.submit((img, req.threshold, req.max_detections))
+
+    def _run_batch(self, items: list[tuple[Any, float, int]]) -> list[dict[str, Any]]:
+        imgs = [i for i, _, _ in items]
+        enc = self.processor(images=imgs, return_tensors="pt")
+        outputs = self.model(**self._inputs(enc))
+        logits, boxes = outputs.logits.float().cpu(), outputs.pred_boxes.float().cpu()
+        labels = self.model.config.id2label
+        out = []
+        for n, (img, thr, cap) in enumerate(items):
+            one = type(outputs)(logits=logits[n : n + 1], pred_boxes=boxes[n : n + 1])
+            res = self.processor.post_process_object_detection(one, threshold=thr, target_sizes=[(img.height, img.width)])[0]
+            dets = [
+                {"label": labels.get(int(lab), str(int(lab))), "score": round(float(sc), 6), "box": [round(float(x), 2) for x in bx]}
+                for sc, lab, bx in zip(res["scores"], res["labels"], res["boxes"])
+            ]
+            dets.sort(key=lambda d: -d["score"])
+            out.append({"detections": dets[:cap]})
+        return out
+
+    def warmup_requests(self) -> list[BaseModel]:
+        return [ObjectDetectionRequest(image=_warmup_image())]
