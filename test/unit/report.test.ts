@@ -176,10 +176,14 @@ describe('timelineJson', () => {
     const run = makePolicyRun('step', { minutes: 40 });
     const parsed = JSON.parse(timelineJson(run)) as { policy: string; summary: unknown; events: unknown[]; timeline: unknown[] };
     expect(parsed.policy).toBe('step');
-    expect(parsed.summary).toEqual(run.summary);
+    expect(parsed.summary).toMatchObject({ policy: 'step', modeSwitches: run.summary.modeSwitches });
     expect(parsed.events).toEqual(run.events);
     expect(parsed.timeline).toHaveLength(40);
-    expect(parsed.timeline[3]).toEqual(run.timeline[3]);
+    const [row, src] = [parsed.timeline[3] as typeof run.timeline[number], run.timeline[3]];
+    expect(Object.keys(row)).toEqual(Object.keys(src ?? {}));
+    expect(row.demandRpm).toBeCloseTo(src?.demandRpm ?? NaN, 6);
+    expect(row.units['sd21-g5-cuda']?.servedRpm).toBeCloseTo(src?.units['sd21-g5-cuda']?.servedRpm ?? NaN, 6);
+    expect(timelineJson(run)).not.toMatch(/\d\.\d{7,}/);
   });
 
   it('is valid for an empty timeline and for non-finite numbers', () => {

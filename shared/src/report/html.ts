@@ -42,7 +42,7 @@ const POLICY_COLORS = ['#2f4b7c', '#d45087', '#ff7c43', '#665191', '#2a9d8f', '#
 const MODE_COLORS: Record<Mode, string> = { cost: '#8cc8a0', capacity: '#f3c969', override: '#b4a7d6' };
 const FAILED = '#d62728';
 const STARTING = '#c9ced6';
-const PENDING = '#e8a0a0';
+const PENDING = '#d9534f';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -279,17 +279,23 @@ function xAxis(f: Frame, labels: boolean, grid = true): string {
   return s + `<line class="axis" x1="${ML}" x2="${W - MR}" y1="${MT + f.ph}" y2="${MT + f.ph}"/>`;
 }
 
-function shortageShading(f: Frame, capacity: ShortageWindow[], label: boolean): string {
+function shortageShading(f: Frame, capacity: ShortageWindow[]): string {
   return capacity
     .map((w) => {
       const x0 = f.x(w.fromMinute);
-      const x1 = f.x(w.toMinute);
-      const width = Math.max(1, x1 - x0);
+      const width = Math.max(1, f.x(w.toMinute) - x0);
       const title = `${w.family} short: ${w.maxInstances === 'hold' ? 'hold (no new launches)' : `at most ${w.maxInstances} instances`}, minutes ${w.fromMinute}–${w.toMinute}`;
-      const text = label
-        ? `<text class="shortage-label" x="${c1(x0 + 4)}" y="${MT + 11}">${esc(`${w.family} ${w.maxInstances === 'hold' ? 'hold' : `≤ ${w.maxInstances}`}`)}</text>`
-        : '';
-      return `<g class="shortage"><title>${esc(title)}</title><rect x="${c1(x0)}" y="${MT}" width="${c1(width)}" height="${f.ph}"/>${text}</g>`;
+      return `<g class="shortage"><title>${esc(title)}</title><rect x="${c1(x0)}" y="${MT}" width="${c1(width)}" height="${f.ph}"/></g>`;
+    })
+    .join('');
+}
+
+/** Names of the shortage windows, drawn over the data. */
+function shortageLabels(f: Frame, capacity: ShortageWindow[]): string {
+  return capacity
+    .map((w) => {
+      const text = `${w.family} ${w.maxInstances === 'hold' ? 'hold' : `≤ ${w.maxInstances}`}`;
+      return `<text class="shortage-label" x="${c1(f.x(w.fromMinute) + 4)}" y="${MT + 11}">${esc(text)}</text>`;
     })
     .join('');
 }
@@ -366,11 +372,12 @@ function chartServed(ctx: ChartContext): string {
   const f = frame('served', ctx.duration, max);
   const fills = [...units.map((_, i) => unitColor(i)), 'url(#hatch-failed)'];
   const body =
-    shortageShading(f, ctx.capacity, true) +
+    shortageShading(f, ctx.capacity) +
     yAxis(f, step, max, shortNumber) +
     xAxis(f, true) +
     stackedAreas(f, xs, tops, fills) +
-    line(f, xs, buckets.map((b) => b.demand), '#111', 1.4, ' stroke-dasharray="5 3"');
+    line(f, xs, buckets.map((b) => b.demand), '#111', 1.4, ' stroke-dasharray="5 3"') +
+    shortageLabels(f, ctx.capacity);
   const html = svg(f, ctx.policy, ctx.series.service, body, `${ctx.policy}: requests served per unit`);
   const keys: LegendItem[] = [
     ...unitLegend(units),
@@ -386,7 +393,7 @@ function chartWeights(ctx: ChartContext): string {
   const tops = stack(units.map((_, i) => buckets.map((b) => b.units[i]?.share ?? 0)));
   const f = frame('weights', ctx.duration, 100);
   const body =
-    shortageShading(f, ctx.capacity, false) +
+    shortageShading(f, ctx.capacity) +
     yAxis(f, 25, 100, (v) => `${v}%`) +
     xAxis(f, true) +
     stackedAreas(f, xs, tops, units.map((_, i) => unitColor(i)));
@@ -435,7 +442,7 @@ function chartPods(ctx: ChartContext): string {
   const f = frame('pods', ctx.duration, max);
   const fills = [...units.map((_, i) => unitColor(i)), STARTING, 'url(#hatch-pending)'];
   const body =
-    shortageShading(f, ctx.capacity, false) +
+    shortageShading(f, ctx.capacity) +
     yAxis(f, step, max, shortNumber) +
     xAxis(f, true) +
     stackedAreas(f, xs, tops, fills);
@@ -452,7 +459,7 @@ function chartLatency(ctx: ChartContext): string {
   const observed = Math.max(0, ...buckets.map((b) => (Number.isFinite(b.p99) ? b.p99 : 0)));
   const { max, step } = niceScale(Math.min(Math.max(observed, ctx.slo * 1.25), ctx.slo * 4));
   const f = frame('latency', ctx.duration, max);
-  let body = shortageShading(f, ctx.capacity, false) + yAxis(f, step, max, (v) => `${+v.toFixed(2)}`) + xAxis(f, true);
+  let body = shortageShading(f, ctx.capacity) + yAxis(f, step, max, (v) => `${+v.toFixed(2)}`) + xAxis(f, true);
   units.forEach((_, i) => {
     body += line(f, xs, buckets.map((b) => b.units[i]?.p99 ?? null), unitColor(i), 1.2, ' stroke-opacity="0.9"');
   });
@@ -471,7 +478,7 @@ function chartCost(ctx: ChartContext): string {
   const maxY = Math.max(0, ...ctx.allCosts.flatMap((c) => c.ys));
   const { max, step } = niceScale(maxY);
   const f = frame('cost', ctx.duration, max);
-  let body = shortageShading(f, ctx.capacity, false) + yAxis(f, step, max, (v) => `$${shortNumber(v)}`) + xAxis(f, true);
+  let body = shortageShading(f, ctx.capacity) + yAxis(f, step, max, (v) => `$${shortNumber(v)}`) + xAxis(f, true);
   const keys: LegendItem[] = [];
   ctx.allCosts.forEach((c, i) => {
     const mine = i === ctx.policyIndex;
@@ -702,6 +709,7 @@ svg .vgrid{stroke:#f1f2f5;stroke-width:1}
 svg .axis{stroke:#9ca3af;stroke-width:1}
 svg .shortage rect{fill:url(#hatch-shortage)}
 svg .shortage-outline{fill:url(#hatch-shortage);stroke:#d62728;stroke-opacity:.5;stroke-width:1}
+svg .shortage-label,svg .slo-label,svg .end-label{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 svg .shortage-label{fill:#a61b1b;font-weight:600}
 svg .mode-label{text-anchor:middle;fill:#1f2937;font-weight:600}
 svg .slo{stroke:#d62728;stroke-width:1.5;stroke-dasharray:6 4}
@@ -730,7 +738,7 @@ footer{color:var(--muted);font-size:12px;text-align:center;margin-top:24px}
 const DEFS = `<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>
 <pattern id="hatch-shortage" width="8" height="8" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="8" height="8" fill="#d62728" fill-opacity="0.05"/><line x1="0" y1="0" x2="0" y2="8" stroke="#d62728" stroke-opacity="0.16" stroke-width="3"/></pattern>
 <pattern id="hatch-failed" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="5" height="5" fill="#fbe3e3"/><line x1="0" y1="0" x2="0" y2="5" stroke="${FAILED}" stroke-width="2.4"/></pattern>
-<pattern id="hatch-pending" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="5" height="5" fill="#fdf1f1"/><line x1="0" y1="0" x2="0" y2="5" stroke="${PENDING}" stroke-width="2.4"/></pattern>
+<pattern id="hatch-pending" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(-45)"><rect width="5" height="5" fill="#fbe9e9"/><line x1="0" y1="0" x2="0" y2="5" stroke="${PENDING}" stroke-width="1.6"/></pattern>
 </defs></svg>`;
 
 /** The hover read-out: one cursor across a service's charts and a tooltip with the bucket's numbers. */

@@ -72,13 +72,19 @@ export function timelineCsv(run: PolicyRun): string {
   return lines.join('\r\n') + '\r\n';
 }
 
+/** Numbers to at most 6 decimals (as in the CSV): no float noise, a third of the size. */
+function roundNumbers(_key: string, value: unknown): unknown {
+  return typeof value === 'number' && Number.isFinite(value) ? Number(value.toFixed(6)) : value;
+}
+
 /**
  * The run as JSON: `{ policy, summary, events, timeline }`, one timeline row per line so the
- * file stays diffable. Non-finite numbers become null (as JSON.stringify does).
+ * file stays diffable. Numbers are rounded to 6 decimals; non-finite ones become null (as
+ * JSON.stringify does).
  */
 export function timelineJson(run: PolicyRun): string {
-  const head = JSON.stringify({ policy: run.summary.policy, summary: run.summary, events: run.events });
-  const rows = run.timeline.map((row) => JSON.stringify(row));
+  const head = JSON.stringify({ policy: run.summary.policy, summary: run.summary, events: run.events }, roundNumbers);
+  const rows = run.timeline.map((row) => JSON.stringify(row, roundNumbers));
   const body = rows.length === 0 ? '[]' : `[\n${rows.join(',\n')}\n]`;
   return `${head.slice(0, -1)},"timeline":${body}}\n`;
 }
