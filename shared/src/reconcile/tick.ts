@@ -51,16 +51,18 @@ export async function runTick(spec: FleetSpec, ports: Ports, options: TickOption
   const failedServices = new Set<string>();
   for (const change of plan.scaling) {
     const unit = unitByName.get(change.unit)!;
-    await attempt(errors, 'apply', `scaledobject ${unit.name}`, async () => {
+    const ok = await attempt(errors, 'apply', `scaledobject ${unit.name}`, async () => {
       await ports.autoscaler.setScaling(unit, change.to, call);
       applied.scaling.push(unit.name);
-    }) || failedServices.add(unit.service);
+    });
+    if (!ok) failedServices.add(unit.service);
   }
   for (const change of plan.weights) {
-    await attempt(errors, 'apply', `listener rule ${change.service}`, async () => {
+    const ok = await attempt(errors, 'apply', `listener rule ${change.service}`, async () => {
       await ports.router.setWeights(change.service, unitsOf(change.service), change.to, call);
       applied.weights.push(change.service);
-    }) || failedServices.add(change.service);
+    });
+    if (!ok) failedServices.add(change.service);
   }
 
   // Verify: read back what was written; a mismatch is retried next tick and counted.

@@ -54,7 +54,7 @@ export function validate<T>(schema: ZodType<T, ZodTypeDef, unknown>, data: unkno
 
 /** Parses YAML text; a syntax error becomes an InputValidationError with its line and column. */
 export function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: false });
+  const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new InputValidationError(
       source,

@@ -1,0 +1,106 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../shared/src/cli/main.ts';
+
+async function hwai(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const chunks = { out: [] as Buffer[], err: [] as Buffer[] };
+  out.on('data', (c: Buffer) => chunks.out.push(c));
+  err.on('data', (c: Buffer) => chunks.err.push(c));
+  const code = await main(argv, { out, err });
+  return { code, out: Buffer.concat(chunks.out).toString(), err: Buffer.concat(chunks.err).toString() };
+}
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'hwai-cli-'));
+}
+
+const shortScenario = `
+name: short-step
+durationMinutes: 90
+stepSeconds: 10
+fleet: default
+demand:
+  sd21: { points: [[0, 600], [30, 600], [32, 1800], [90, 1800]] }
+capacity:
+  - { family: inf2, fromMinute: 20, toMinute: 60, maxInstances: hold }
+warmupMinutes: 30
+`;
+
+describe('hwai simulate', () => {
+  it('--json prints one JSON object with a summary per policy, and nothing else on stdout', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), shortScenario);
+    const { code, out } = await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'step,optimizer', '--out', join(dir, 'out'), '--json');
+    expect(code).toBe(0);
+    const parsed = JSON.parse(out);
+    expect(parsed.scenario).toBe('short-step');
+    expect(parsed.policies.map((p: { policy: string }) => p.policy)).toEqual(['step', 'optimizer']);
+    for (const p of parsed.policies) {
+      expect(Object.keys(p).sort()).toEqual(['costPerMillion', 'failedRequests', 'minutesOverSlo', 'minutesToShift', 'modeSwitches', 'policy', 'servedRequests', 'totalCost'].sort());
+      expect(p.totalCost).toBeGreaterThan(0);
+    }
+  });
+
+  it('writes the table, a per-minute timeline per policy (CSV and JSON) and one report', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), shortScenario);
+    const { code, out } = await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'static-cost', '--out', join(dir, 'out'));
+    expect(code).toBe(0);
+    expect(out).toMatch(/static-cost\s+\$[\d,.]+/);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['report.html', 'summary.json', 'timeline-static-cost.csv', 'timeline-static-cost.json']);
+    const csv = readFileSync(join(dir, 'out', 'timeline-static-cost.csv'), 'utf8').trim().split('\n');
+    expect(csv).toHaveLength(1 + 90); // header + one row per minute
+  });
+
+  it.each([
+    ['an unknown service', shortScenario.replace('sd21: {', 'sd99: {'), 'demand.sd99: unknown service'],
+    ['a step that does not divide a minute', shortScenario.replace('stepSeconds: 10', 'stepSeconds: 7'), 'stepSeconds: expected a divisor of 60'],
+    ['a capacity window ending before it starts', shortScenario.replace('toMinute: 60', 'toMinute: 10'), 'capacity[0].toMinute: expected toMinute > fromMinute'],
+    ['a bad maxInstances', shortScenario.replace('maxInstances: hold', 'maxInstances: lots'), 'capacity[0].maxInstances'],
+    ['broken YAML', 'name: [unclosed', 'line 1'],
+  ])('a scenario with %s exits non-zero naming the field, and writes nothing', async (_what, text, expected) => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), text);
+    const { code, err, out } = await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--out', join(dir, 'out'));
+    expect(code).not.toBe(0);
+    expect(err).toContain(expected);
+    expect(out).toBe('');
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+  });
+
+  it('an unknown policy is refused with the list of policies', async () => {
+    const { code, err } = await hwai('simulate', '--policy', 'cheapest');
+    expect(code).not.toBe(0);
+    expect(err).toContain('expected one of static-cost, static-capacity, step, optimizer or all');
+  });
+});
+
+describe('hwai spec check', () => {
+  it('accepts the default fleet', async () => {
+    const { code, out } = await hwai('spec', 'check', 'shared/fleets/default.yaml');
+    expect(code).toBe(0);
+    expect(out).toContain('6 service(s), 15 unit(s)');
+  });
+
+  it('reports every error with its path and what was expected', async () => {
+    const dir = tempDir();
+    const text = readFileSync('shared/fleets/default.yaml', 'utf8').replace('pricePerHour: 0.7582, maxRpm: 105', 'pricePerHour: -0.7582, maxRpm: fast').replace('kind: optimizer', 'kind: greedy');
+    writeFileSync(join(dir, 'fleet.yaml'), text);
+    const { code, err } = await hwai('spec', 'check', join(dir, 'fleet.yaml'));
+    expect(code).toBe(2);
+    expect(err).toContain('units[0].pricePerHour: expected > 0');
+    expect(err).toContain('units[0].maxRpm: expected number, received string');
+    expect(err).toContain('policy.kind: expected one of');
+  });
+
+  it('a missing file is an error naming it', async () => {
+    const { code, err } = await hwai('spec', 'check', '/nonexistent/fleet.yaml');
+    expect(code).toBe(2);
+    expect(err).toContain('/nonexistent/fleet.yaml');
+  });
+});
