@@ -37,7 +37,8 @@ function decideService(
   const byUnit = new Map<string, UnitObservation>(observed.units.map((o) => [o.unit, o]));
   const reasons: string[] = [];
   const alerts: Alert[] = [];
-  const missing = observation.missing.filter((m) => m === '*' || m.startsWith(service) || units.some((u) => m.includes(u.name)) || !m.includes(':'));
+  // Entries without a service prefix (metrics, pods, …) concern every service.
+  const missing = observation.missing.filter((m) => !m.includes(':') || m.startsWith(`${service}:`));
   if (missing.length > 0) {
     reasons.push(`incomplete observation (${missing.join('; ')}): deciding on what is known`);
     alerts.push({ kind: 'incomplete-observation', service, message: `${service}: could not observe ${missing.join('; ')}` });

@@ -10,7 +10,8 @@ import type { PolicyContext, PolicyProposal } from './types.ts';
  */
 export function step(ctx: PolicyContext): PolicyProposal {
   const { state, settings, now } = ctx;
-  const costUnits = ctx.units.filter((u) => (costSplit(ctx).shares[u.name] ?? 0) > 0);
+  const costShares = costSplit(ctx).shares;
+  const costUnits = ctx.units.filter((u) => (costShares[u.name] ?? 0) > 0);
   const short = [...new Set(costUnits.filter((u) => isShort(state.pools, u.family)).map((u) => u.family))];
   const held = now - state.since >= settings.holdSeconds * 1000;
   const reasons: string[] = [];

@@ -89,7 +89,7 @@ async function runPolicy(
     const figures = world.step(t, demand);
     if (nowSeconds < 0) continue;
     cumulativeCost += figures.costDollars;
-    minute.add(demand, figures.costDollars);
+    minute.add(demand);
     if (t % 60 === 0) {
       timeline.push(...minute.flush(t / 60 - 1, modes, cumulativeCost));
       const done = Math.floor((t / end) * 20);
@@ -106,7 +106,6 @@ async function runPolicy(
 class MinuteAccumulator {
   private steps = 0;
   private demand: Record<string, number> = {};
-  private cost: Record<string, number> = {};
   private units: Record<string, { offered: number; served: number; failed: number; p99: number }> = {};
 
   constructor(
@@ -114,7 +113,7 @@ class MinuteAccumulator {
     private readonly services: string[],
   ) {}
 
-  add(demand: Record<string, number>, _cost: number): void {
+  add(demand: Record<string, number>): void {
     this.steps += 1;
     for (const s of this.services) this.demand[s] = (this.demand[s] ?? 0) + (demand[s] ?? 0);
     for (const u of this.world.units.values()) {
@@ -123,8 +122,6 @@ class MinuteAccumulator {
       acc.served += u.last.servedRpm;
       acc.failed += u.last.failedRpm;
       acc.p99 = Math.max(acc.p99, u.last.p99Seconds);
-      const nodes = u.pods.filter((p) => p.nodeAt !== null).length;
-      this.cost[u.unit.service] = (this.cost[u.unit.service] ?? 0) + (nodes * u.unit.pricePerHour * this.world.scenario.stepSeconds) / 3600;
     }
   }
 
@@ -173,7 +170,6 @@ class MinuteAccumulator {
     });
     this.steps = 0;
     this.demand = {};
-    this.cost = {};
     this.units = {};
     return rows;
   }

@@ -33,7 +33,6 @@ export interface UnitWorld {
   weight: number;
   /** HPA recommendations [at, replicas] kept for the scale-down stabilisation window. */
   recommendations: Array<[number, number]>;
-  lastHpaAt: number;
   /** Offered requests per step for the last minute, newest last. */
   offeredWindow: number[];
   /** Figures of the last step. */
@@ -50,6 +49,7 @@ export class World {
   readonly signals: PoolSignal[] = [];
   private readonly refusedAt = new Map<string, number>();
   private nextPodId = 1;
+  private lastHpaAt = -Infinity;
   private readonly stepsPerMinute: number;
 
   constructor(
@@ -68,7 +68,6 @@ export class World {
         scaling,
         weight,
         recommendations: [],
-        lastHpaAt: -Infinity,
         offeredWindow: [],
         last: { offeredRpm: 0, servedRpm: 0, failedRpm: 0, p99Seconds: 0 },
       });
@@ -98,16 +97,14 @@ export class World {
     for (const u of this.units.values()) for (const p of u.pods) if (p.nodeAt !== null && p.readyAt === null) this.maybeReady(u, p, t);
 
     for (const [service, rpm] of Object.entries(demand)) this.route(service, rpm);
-    if (t - this.lastHpa() >= HPA_SYNC_SECONDS) for (const u of this.units.values()) this.autoscale(u, t);
+    if (t - this.lastHpaAt >= HPA_SYNC_SECONDS) {
+      this.lastHpaAt = t;
+      for (const u of this.units.values()) this.autoscale(u, t);
+    }
 
     let cost = 0;
     for (const u of this.units.values()) cost += (u.pods.filter((p) => p.nodeAt !== null).length * u.unit.pricePerHour * dt) / 3600;
     return { demandRpm: demand, costDollars: cost };
-  }
-
-  private lastHpa(): number {
-    const first = this.units.values().next().value as UnitWorld | undefined;
-    return first?.lastHpaAt ?? -Infinity;
   }
 
   /** A limit below the running count terminates the newest nodes, as an interruption would. */
@@ -171,7 +168,6 @@ export class World {
 
   /** KEDA/HPA: AverageValue on the unit's requests per minute, 10% tolerance, up now, down after 300 s. */
   private autoscale(u: UnitWorld, t: number): void {
-    u.lastHpaAt = t;
     const metric = u.offeredWindow.reduce((s, x) => s + x, 0) / Math.max(1, u.offeredWindow.length);
     const current = u.pods.length;
     const ratio = current > 0 ? metric / (u.scaling.targetRpm * current) : Infinity;
