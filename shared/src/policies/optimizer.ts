@@ -51,13 +51,22 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   if (routed.remaining > 0) reasons.push(`demand exceeds ready capacity by ${Math.round(routed.remaining)} rpm: spread pro rata`);
 
   // Floors for the demand one start-up time ahead, on the pods each pool can still get.
-  const horizonSeconds = Math.max(...ordered.map((u) => u.startupSeconds)) + settings.tickSeconds;
-  const forecast = Math.max(demand, forecastAt(history, now + horizonSeconds * 1000, demand));
+  // Each unit plans for the demand one of its own start-ups ahead: the water-fill runs once per
+  // distinct horizon and a unit takes its allocation from the fill at its horizon.
   // A unit whose cost per request outweighs a request's worth (λ·c > 1) gets no planned capacity.
   const worthIt = ordered.filter((u) => settings.lambda * costPerRequest(u) <= 1);
-  const planned = waterFill(forecast, worthIt, [(u) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util]);
+  const canGet = (u: Unit) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util;
+  const horizonOf = (u: Unit) => u.startupSeconds + settings.tickSeconds;
+  const forecastIn = (seconds: number) => Math.max(demand, forecastAt(history, now + seconds * 1000, demand));
+  const fills = new Map<number, Record<string, number>>();
   const floorsWanted: Record<string, number> = {};
-  for (const u of ordered) floorsWanted[u.name] = Math.ceil((planned.alloc[u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
+  for (const u of ordered) {
+    const h = horizonOf(u);
+    if (!fills.has(h)) fills.set(h, waterFill(forecastIn(h), worthIt, [canGet]).alloc);
+    floorsWanted[u.name] = Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
+  }
+  const horizonSeconds = Math.max(...ordered.map(horizonOf));
+  const forecast = forecastIn(horizonSeconds);
 
   // Warm reserve on the next pool in cost order (another family), for the cheapest pool's growth.
   const cheapest = ordered.find((u) => !short.has(u.name));
