@@ -66,6 +66,9 @@ class _Job:
     cond: Any = None
     uncond: Any = None
     max_batch_seen: int = 0
+    t_dev: Any = None
+    t_prev_dev: Any = None
+    g_dev: Any = None
 
 
 class DiffusionEngine:
@@ -85,6 +88,8 @@ class DiffusionEngine:
             raise ValueError(f"unsupported prediction_type {self.prediction_type!r}")
         self.acp = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
         self.final_acp = float(scheduler.final_alpha_cumprod)
+        self.final_acp_t = torch.tensor(self.final_acp, device=device, dtype=torch.float32)
+        self._events: list[Any] = []
         self.num_train = int(cfg.get("num_train_timesteps", 1000))
         self.latent_channels = int(unet.config.in_channels)
         self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
@@ -119,14 +124,40 @@ class DiffusionEngine:
 
     # -- the loop -------------------------------------------------------------------------------
 
+    def warm_batches(self) -> None:
+        """Run the UNet once for every batch size the engine can form, in the engine's thread:
+        under torch.compile this compiles (and with CUDA graphs records) every shape before the
+        server reports ready, instead of during the first real requests."""
+        import torch
+
+        if self.settings.backend != Backend.TRITON:
+            return
+        t0 = time.perf_counter()
+        h = self.size // self.vae_scale
+        ctx = self._empty if self._empty is not None else self._encode([""])
+        for n in range(1, self.max_batch + 1):
+            x = torch.randn((2 * n, self.latent_channels, h, h), device=self.device, dtype=self.dtype)
+            t = torch.full((2 * n,), 500, device=self.device, dtype=torch.long)
+            e = ctx.expand(2 * n, -1, -1).contiguous()
+            backends.mark_batch_dynamic(self.settings, x, t, e)
+            self.unet(x, t, encoder_hidden_states=e, return_dict=False)
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        log.info("UNet warmed for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
+
     def _loop(self) -> None:
         import torch
 
         active: list[_Job] = []
         with torch.inference_mode():
+            try:
+                self.warm_batches()
+            except Exception:  # noqa: BLE001 - the warm-up requests will surface the error
+                log.exception("warming the UNet's batch sizes failed")
             while not self._stop.is_set():
                 new: list[_Job] = []
                 if not active:
+                    self._collect_events()
                     try:
                         new.append(self._q.get(timeout=0.1))
                     except queue.Empty:
@@ -182,6 +213,9 @@ class DiffusionEngine:
             j.uncond = neg_emb[negs.index(j) : negs.index(j) + 1] if j.negative else self._empty
             j.timesteps = self._timesteps_for(j.steps)
             j.step_ratio = self.num_train // j.steps
+            j.t_dev = torch.tensor(j.timesteps, dtype=torch.long).to(self.device)
+            j.t_prev_dev = j.t_dev - j.step_ratio
+            j.g_dev = torch.tensor(j.guidance, dtype=torch.float32).to(self.device)
             g = torch.Generator("cpu").manual_seed(j.seed if j.seed is not None else int.from_bytes(os.urandom(4), "little"))
             j.latents = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32).to(self.device, self.dtype)
             j.latents = j.latents * float(self.scheduler.init_noise_sigma)
@@ -193,21 +227,29 @@ class DiffusionEngine:
         self.max_batch_seen = max(self.max_batch_seen, n)
         for j in active:
             j.max_batch_seen = max(j.max_batch_seen, n)
+        # Per-sample scalars come from tensors made on the device at admission: no host-to-device
+        # copy (which would synchronise the stream) on the step path, so the CPU queues step k+1
+        # while the GPU runs step k.
         x = torch.cat([j.latents for j in active])
-        t = torch.tensor([j.timesteps[j.i] for j in active], device=self.device, dtype=torch.long)
-        t_prev = t - torch.tensor([j.step_ratio for j in active], device=self.device, dtype=torch.long)
-        g = torch.tensor([j.guidance for j in active], device=self.device, dtype=torch.float32).view(n, 1, 1, 1)
+        t = torch.stack([j.t_dev[j.i] for j in active])
+        t_prev = torch.stack([j.t_prev_dev[j.i] for j in active])
+        g = torch.stack([j.g_dev for j in active]).view(n, 1, 1, 1)
         emb = torch.cat([j.uncond for j in active] + [j.cond for j in active])
         x_in = torch.cat([x, x])
         t_in = torch.cat([t, t])
         backends.mark_batch_dynamic(self.settings, x_in, t_in, emb)
-        t0 = time.perf_counter()
+        ev = None
+        if self.device == "cuda":
+            ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            ev[0].record()
+        else:
+            t0 = time.perf_counter()
         out = self.unet(x_in, t_in, encoder_hidden_states=emb, return_dict=False)[0]
         u, c = out.float().chunk(2)
         pred = u + g * (c - u)
         xf = x.float()
         a_t = self.acp[t].view(n, 1, 1, 1)
-        a_prev = torch.where(t_prev >= 0, self.acp[t_prev.clamp(min=0)], torch.full_like(t_prev, 0, dtype=torch.float32) + self.final_acp).view(n, 1, 1, 1)
+        a_prev = torch.where(t_prev >= 0, self.acp[t_prev.clamp(min=0)], self.final_acp_t).view(n, 1, 1, 1)
         if self.prediction_type == "v_prediction":
             x0 = a_t.sqrt() * xf - (1 - a_t).sqrt() * pred
             eps = a_t.sqrt() * pred + (1 - a_t).sqrt() * xf
@@ -215,14 +257,24 @@ class DiffusionEngine:
             eps = pred
             x0 = (xf - (1 - a_t).sqrt() * eps) / a_t.sqrt()
         x_new = (a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps).to(self.dtype)
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-        self.unet_seconds += time.perf_counter() - t0
+        if ev is not None:
+            ev[1].record()
+            self._events.append(ev)
+            if len(self._events) >= 64:
+                self._collect_events()
+        else:
+            self.unet_seconds += time.perf_counter() - t0
         self.steps_run += 1
         self.samples_stepped += n
         for k, j in enumerate(active):
             j.latents = x_new[k : k + 1]
             j.i += 1
+
+    def _collect_events(self) -> None:
+        if self._events:
+            self._events[-1][1].synchronize()
+            self.unet_seconds += sum(a.elapsed_time(b) for a, b in self._events) / 1000.0
+            self._events.clear()
 
     def _finish(self, done: list[_Job]) -> None:
         import torch
@@ -233,7 +285,7 @@ class DiffusionEngine:
         arr = img.permute(0, 2, 3, 1).cpu().numpy()
         now = time.perf_counter()
         for k, j in enumerate(done):
-            j.latents = j.cond = j.uncond = None
+            j.latents = j.cond = j.uncond = j.t_dev = j.t_prev_dev = j.g_dev = None
             j.future.set_result(
                 (arr[k], {"queue_ms": round((j.t_admit - j.t_submit) * 1000, 2), "total_ms": round((now - j.t_submit) * 1000, 2), "max_batch": j.max_batch_seen})
             )

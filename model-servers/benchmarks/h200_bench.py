@@ -1,0 +1,394 @@
+"""GPU benchmark: SD 2.1's real architecture (random weights, fp16, 512x512, 25 steps, CFG) and
+Llama 3.2 1B's (random weights, bf16), through the real app, on one GPU.
+
+Phases (each writes JSON under --out as soon as it finishes; a time budget skips what won't fit):
+  build      random-weight models from configs/ (no hub)
+  unet       UNet FLOPs per step (torch.utils.flop_counter) and time per step for batches of
+             1..16 images (x2 for CFG) in eager, torch.compile (Inductor) and Inductor + CUDA graphs:
+             achieved TFLOP/s against the bf16/fp16 dense peak
+  sd-cuda    the server on backend cuda, calibrated (open-loop ramp, p99 at the 900 ms SLO)
+  sd-triton  the server on backend triton, calibrated
+  llm-cuda   Llama 3.2 1B on backend cuda, calibrated
+
+    python benchmarks/h200_bench.py --phases build,unet,sd-cuda --out /tmp/out
+    python benchmarks/h200_bench.py --tiny --device cpu ...   (CPU rehearsal with tiny models)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+PEAK_TFLOPS = 989.0  # H100/H200 SXM dense bf16/fp16 tensor-core peak (datasheet)
+SD_BODY = {"prompt": "a photo of an astronaut riding a horse on mars", "num_inference_steps": 25, "guidance_scale": 7.5}
+LLM_BODY = {"prompt": "Write a short story about a robot learning to paint.", "max_new_tokens": 32, "ignore_eos": True}
+
+T0 = time.time()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.time() - T0:7.1f}s] {msg}", flush=True)
+
+
+def save(out: Path, name: str, data: Any) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(data, indent=2, default=str))
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def build(a: argparse.Namespace) -> dict[str, Any]:
+    from hwai_models import tiny
+
+    res: dict[str, Any] = {}
+    sd, llm = Path(a.work) / "sd21", Path(a.work) / "llama-3.2-1b"
+    t = time.time()
+    if not (sd / "unet" / "config.json").exists():
+        (tiny.tiny_sd(sd) if a.tiny else tiny.random_sd21(sd, device=a.device))
+    res["sd21_build_s"] = round(time.time() - t, 1)
+    t = time.time()
+    if not (llm / "config.json").exists():
+        (tiny.tiny_llm(llm) if a.tiny else tiny.random_llm(llm, "llama-3.2-1b", device=a.device))
+    res["llm_build_s"] = round(time.time() - t, 1)
+    return res
+
+
+# ----------------------------------------------------------------------------- unet microbench
+
+
+def unet_bench(a: argparse.Namespace) -> dict[str, Any]:
+    import torch
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    dev = a.device
+    dt = torch.float16 if dev == "cuda" else torch.float32
+    sd = Path(a.work) / "sd21"
+    unet = UNet2DConditionModel.from_pretrained(str(sd), subfolder="unet", torch_dtype=dt).to(dev).eval()
+    vae = AutoencoderKL.from_pretrained(str(sd), subfolder="vae", torch_dtype=dt).to(dev).eval()
+    if dev == "cuda":
+        unet = unet.to(memory_format=torch.channels_last)
+        vae = vae.to(memory_format=torch.channels_last)
+    lat = a.image_size // 2 ** (len(vae.config.block_out_channels) - 1)
+    ctx = unet.config.cross_attention_dim
+    res: dict[str, Any] = {"image_size": a.image_size, "latent": lat, "dtype": str(dt), "peak_tflops": PEAK_TFLOPS}
+    if dev == "cuda":
+        res["gpu"] = torch.cuda.get_device_name()
+
+    def inputs(n_img: int) -> tuple[Any, Any, Any]:
+        b = 2 * n_img  # classifier-free guidance: conditional + unconditional
+        return (
+            torch.randn(b, 4, lat, lat, device=dev, dtype=dt),
+            torch.randint(1, 999, (b,), device=dev),
+            torch.randn(b, 77, ctx, device=dev, dtype=dt),
+        )
+
+    with torch.inference_mode():
+        x, t, e = inputs(1)
+        with FlopCounterMode(display=False) as fc:
+            unet(x, t, encoder_hidden_states=e)
+        unet_flops = fc.get_total_flops()
+        z = torch.randn(1, 4, lat, lat, device=dev, dtype=dt)
+        with FlopCounterMode(display=False) as fc:
+            vae.decode(z)
+        vae_flops = fc.get_total_flops()
+    res["unet_flops_per_image_step"] = unet_flops  # CFG included (UNet batch 2)
+    res["unet_tflop_per_image_step"] = round(unet_flops / 1e12, 4)
+    res["vae_decode_tflop_per_image"] = round(vae_flops / 1e12, 4)
+    res["tflop_per_image_25_steps"] = round((25 * unet_flops + vae_flops) / 1e12, 2)
+    log(f"UNet {unet_flops / 1e12:.3f} TFLOP per image-step (CFG), VAE decode {vae_flops / 1e12:.3f} TFLOP")
+
+    def timeit(fn: Any, n_img: int, iters: int) -> float:
+        x, t, e = inputs(n_img)
+        with torch.inference_mode():
+            for _ in range(3):
+                fn(x, t, e)
+            if dev == "cuda":
+                torch.cuda.synchronize()
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                times = []
+                for _ in range(iters):
+                    start.record()
+                    fn(x, t, e)
+                    end.record()
+                    end.synchronize()
+                    times.append(start.elapsed_time(end) / 1000)
+            else:
+                times = []
+                for _ in range(iters):
+                    t0 = time.perf_counter()
+                    fn(x, t, e)
+                    times.append(time.perf_counter() - t0)
+        times.sort()
+        return times[len(times) // 2]
+
+    batches = [int(b) for b in a.batches.split(",")]
+    res["modes"] = {}
+    for mode in a.unet_modes.split(","):
+        if time.time() - T0 > a.budget - 60:
+            log(f"skip unet mode {mode}: out of time")
+            continue
+        torch._dynamo.reset()
+        if mode == "eager":
+            module = unet
+        else:
+            module = torch.compile(unet, mode=None if mode == "inductor" else "reduce-overhead", dynamic=None)
+
+        def fn(x: Any, t: Any, e: Any, m: Any = module, compiled: bool = mode != "eager") -> Any:
+            if compiled:
+                for v in (x, t, e):
+                    torch._dynamo.mark_dynamic(v, 0)
+            return m(x, t, encoder_hidden_states=e, return_dict=False)[0]
+
+        t_c = time.time()
+        with torch.inference_mode():
+            fn(*inputs(2))
+            if dev == "cuda":
+                torch.cuda.synchronize()
+        rows = []
+        first = round(time.time() - t_c, 1)
+        for n in batches:
+            s = timeit(fn, n, a.iters)
+            tf = unet_flops * n / s / 1e12
+            rows.append({"images": n, "unet_batch": 2 * n, "step_ms": round(s * 1000, 2), "tflops": round(tf, 1), "pct_peak": round(100 * tf / PEAK_TFLOPS, 1), "images_per_min_25_steps_unet_only": round(60 * n / (25 * s), 1)})
+            log(f"{mode:16} {n:3d} images/step  {s * 1000:7.2f} ms  {tf:6.1f} TFLOP/s ({100 * tf / PEAK_TFLOPS:4.1f}% of peak)")
+        res["modes"][mode] = {"first_call_s": first, "rows": rows}
+    # VAE decode time per batch (eager)
+    vae_rows = []
+    with torch.inference_mode():
+        for n in (1, 4):
+            z = torch.randn(n, 4, lat, lat, device=dev, dtype=dt)
+            for _ in range(2):
+                vae.decode(z)
+            if dev == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(5):
+                vae.decode(z)
+            if dev == "cuda":
+                torch.cuda.synchronize()
+            s = (time.perf_counter() - t0) / 5
+            vae_rows.append({"images": n, "ms": round(s * 1000, 2), "tflops": round(vae_flops * n / s / 1e12, 1)})
+    res["vae_decode"] = vae_rows
+    del unet, vae
+    if dev == "cuda":
+        torch.cuda.empty_cache()
+    return res
+
+
+# ----------------------------------------------------------------------------- server + calibrator
+
+
+def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str], body: dict[str, Any], calib: list[str]) -> dict[str, Any]:
+    import httpx
+
+    from hwai_models import calibrate
+
+    out = Path(a.out) / name
+    out.mkdir(parents=True, exist_ok=True)
+    port = str(a.port)
+    env = dict(os.environ)
+    env.update({"HWAI_PORT": port, "HWAI_HOST": "127.0.0.1", "HWAI_DRAIN_SECONDS": "0", "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])})
+    env.update(env_extra)
+    emf_path, log_path = out / "emf.jsonl", out / "server.log"
+    t_start = time.time()
+    proc = subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=open(emf_path, "w"), stderr=open(log_path, "w"), cwd=str(ROOT))
+    url = f"http://127.0.0.1:{port}"
+    res: dict[str, Any] = {"env": env_extra}
+    try:
+        ready = False
+        while time.time() - t_start < a.ready_timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
+            try:
+                if httpx.get(url + "/readiness", timeout=2).status_code == 200:
+                    ready = True
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        if not ready:
+            raise RuntimeError(f"not ready after {a.ready_timeout} s: {log_path.read_text()[-3000:]}")
+        res["time_to_ready_s"] = round(time.time() - t_start, 1)
+        log(f"{name}: ready after {res['time_to_ready_s']} s")
+        info0 = httpx.get(url + "/info", timeout=5).json()
+        # One request alone: the unloaded latency.
+        single = []
+        for _ in range(3):
+            t = time.perf_counter()
+            r = httpx.post(url + info0["route"], json=body, timeout=60)
+            single.append(round(time.perf_counter() - t, 4))
+            assert r.status_code == 200, r.text[:500]
+        res["unloaded_latency_s"] = single
+        log(f"{name}: unloaded latency {single}")
+        args = ["--url", url, "--body", json.dumps(body), "--out", str(Path(a.out) / "calibration.yaml"), "--plot", str(out / "breaking-point.png"), "--json", str(out / "calibration.json"), *calib]
+        rc = calibrate.main(args)
+        res["calibrate_rc"] = rc
+        info = httpx.get(url + "/info", timeout=5).json()
+        res["info"] = info
+        cal = json.loads((out / "calibration.json").read_text())
+        res["breakingPoint"] = cal.get("breakingPoint")
+        res["firstFailure"] = cal.get("firstFailure")
+        res["method"] = cal.get("method")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    # EMF sanity: every line parses and carries the dimensions
+    n_ok = n_err = 0
+    for line in emf_path.read_text().splitlines():
+        d = json.loads(line)
+        assert d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "hw-agnostic-infer"
+        n_ok += int(d.get("RequestCount", 0))
+        n_err += int(d.get("ErrorCount", 0))
+    res["emf_request_count"], res["emf_error_count"] = n_ok, n_err
+    return res
+
+
+def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str]) -> dict[str, Any]:
+    env = {
+        "HWAI_TASK": "text-to-image",
+        "HWAI_BACKEND": backend if not a.tiny else "cpu",
+        "HWAI_MODEL_DIR": str(Path(a.work) / "sd21"),
+        "HWAI_SERVICE": "sd21",
+        "HWAI_UNIT": f"sd21-h200-{backend}",
+        "HWAI_MAX_BATCH_SIZE": str(a.sd_max_batch),
+        "HWAI_IMAGE_SIZE": str(a.image_size),
+        "HWAI_MAX_QUEUE": "4096",
+    }
+    if a.tiny:
+        env["HWAI_UNIT"] = f"sd21-tiny-{backend}"
+    env.update(unit_extra)
+    calib = ["--slo", str(a.slo), "--start-rpm", str(a.sd_start_rpm if backend == "cuda" else a.sd_triton_start_rpm), "--growth", str(a.growth), "--step-seconds", str(a.step_seconds), "--refine", str(a.refine), "--cooldown", "1", "--timeout", "30"]
+    body = dict(SD_BODY)
+    if a.tiny:
+        body["num_inference_steps"] = 5
+    res = serve_calibrate(a, f"sd-{backend}", env, body, calib)
+    bp = res.get("breakingPoint")
+    unet = a.results.get("unet", {})
+    fl = unet.get("unet_flops_per_image_step")
+    stats = res.get("info", {}).get("stats", {})
+    if bp:
+        ipm = bp["offered_rpm"]
+        res["images_per_min"] = round(ipm, 1)
+        if fl:
+            res["sustained_unet_tflops_at_breaking_point"] = round(ipm / 60 * 25 * fl / 1e12, 1)
+    if fl and stats.get("unetSeconds"):
+        tf = stats["samplesStepped"] * fl / stats["unetSeconds"] / 1e12
+        res["unet_tflops_while_stepping"] = round(tf, 1)
+        res["unet_pct_peak_while_stepping"] = round(100 * tf / PEAK_TFLOPS, 1)
+        res["mean_batch"] = round(stats["samplesStepped"] / max(1, stats["steps"]), 2)
+    return res
+
+
+def llm_phase(a: argparse.Namespace) -> dict[str, Any]:
+    env = {
+        "HWAI_TASK": "text-generation",
+        "HWAI_BACKEND": "cuda" if not a.tiny else "cpu",
+        "HWAI_MODEL_DIR": str(Path(a.work) / "llama-3.2-1b"),
+        "HWAI_SERVICE": "llama32-1b",
+        "HWAI_UNIT": "llama32-1b-h200-cuda" if not a.tiny else "llama32-1b-tiny-cpu",
+        "HWAI_DTYPE": "bfloat16" if not a.tiny else "float32",
+        "HWAI_MAX_BATCH_SIZE": str(a.llm_max_batch),
+        "HWAI_BATCH_WAIT_MS": "2",
+        "HWAI_MAX_QUEUE": "4096",
+    }
+    calib = ["--slo", str(a.slo), "--start-rpm", str(a.llm_start_rpm), "--growth", str(a.growth), "--step-seconds", str(a.step_seconds), "--refine", str(a.refine), "--cooldown", "1", "--timeout", "30"]
+    return serve_calibrate(a, "llm-cuda", env, LLM_BODY, calib)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--phases", default="build,unet,sd-cuda,sd-triton,llm-cuda")
+    p.add_argument("--out", required=True)
+    p.add_argument("--work", default="/tmp/hwai-bench")
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--tiny", action="store_true", help="tiny models on CPU: a rehearsal of the whole script")
+    p.add_argument("--budget", type=float, default=560.0, help="seconds this invocation may take")
+    p.add_argument("--image-size", type=int, default=512)
+    p.add_argument("--batches", default="1,2,4,8,12,16")
+    p.add_argument("--unet-modes", default="eager,inductor,inductor-cudagraphs")
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--sd-max-batch", type=int, default=12)
+    p.add_argument("--llm-max-batch", type=int, default=32)
+    p.add_argument("--triton-mode", default="default", help="HWAI_COMPILE_MODE for sd-triton")
+    p.add_argument("--slo", type=float, default=0.9)
+    p.add_argument("--growth", type=float, default=1.25)
+    p.add_argument("--step-seconds", type=float, default=15.0)
+    p.add_argument("--refine", type=int, default=3)
+    p.add_argument("--sd-start-rpm", type=float, default=40.0)
+    p.add_argument("--sd-triton-start-rpm", type=float, default=120.0)
+    p.add_argument("--llm-start-rpm", type=float, default=120.0)
+    p.add_argument("--port", type=int, default=18080)
+    p.add_argument("--ready-timeout", type=float, default=300.0)
+    a = p.parse_args()
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary_path = out / "summary.json"
+    a.results = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    prev = Path(a.work) / "unet.json"
+    if "unet" not in a.results and prev.exists():
+        a.results["unet"] = json.loads(prev.read_text())
+    if a.device == "cuda":
+        import torch
+
+        a.results["env"] = {"torch": torch.__version__, "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name()}
+    for phase in a.phases.split(","):
+        if time.time() - T0 > a.budget - 30:
+            log(f"skip {phase}: out of time")
+            continue
+        log(f"== {phase}")
+        try:
+            if phase == "build":
+                a.results["build"] = build(a)
+            elif phase == "unet":
+                a.results["unet"] = unet_bench(a)
+                Path(a.work).mkdir(parents=True, exist_ok=True)
+                (Path(a.work) / "unet.json").write_text(json.dumps(a.results["unet"]))
+            elif phase == "sd-cuda":
+                a.results["sd-cuda"] = sd_phase(a, "cuda", {})
+            elif phase == "sd-triton":
+                a.results["sd-triton"] = sd_phase(a, "triton", {"HWAI_COMPILE_MODE": a.triton_mode})
+            elif phase == "llm-cuda":
+                a.results["llm-cuda"] = llm_phase(a)
+            else:
+                raise SystemExit(f"unknown phase {phase}")
+        except Exception as e:  # noqa: BLE001 - record and go on to the next phase
+            import traceback
+
+            a.results[phase + "-error"] = traceback.format_exc()
+            log(f"{phase} failed: {e}")
+        save(out, "summary.json", a.results)
+    # short table last
+    print("\n==== summary ====")
+    u = a.results.get("unet", {})
+    if u:
+        print(f"UNet {u.get('unet_tflop_per_image_step')} TFLOP/image-step (CFG); VAE {u.get('vae_decode_tflop_per_image')} TFLOP/image")
+        for mode, m in u.get("modes", {}).items():
+            print(f"  {mode:20} first call {m['first_call_s']}s: " + ", ".join(f"{r['images']}img {r['step_ms']}ms {r['tflops']}TF/s" for r in m["rows"]))
+    for k in ("sd-cuda", "sd-triton", "llm-cuda"):
+        r = a.results.get(k)
+        if r and r.get("breakingPoint"):
+            bp = r["breakingPoint"]
+            print(f"{k:10} breaking point {bp['offered_rpm']:.1f}/min (achieved {bp['achieved_rpm']:.1f})  p50 {bp['p50']:.3f}s p99 {bp['p99']:.3f}s  ready {r.get('time_to_ready_s')}s  unloaded {r.get('unloaded_latency_s')}  unet {r.get('unet_tflops_while_stepping')} TF/s  mean batch {r.get('mean_batch')}")
+        elif k in a.results or k + "-error" in a.results:
+            print(f"{k:10} no breaking point: {str(a.results.get(k + '-error', ''))[-300:]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
