@@ -26,7 +26,11 @@ test-unit: deps
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: deps lint browser
+# moto in .venv and kube-apiserver + etcd built into ${HWAI_CACHE_DIR:-~/.cache/hwai} (seconds when warm).
+harness:
+	tools/harness/build.sh >/dev/null
+
+test: deps lint browser harness
 	npx vitest run
 
-.PHONY: help deps simulate lint test test-unit browser
+.PHONY: help deps simulate lint test test-unit browser harness

@@ -26,7 +26,10 @@ export function harness(): HarnessContext {
 export interface AwsClientOptions {
   /** SDK attempts per call, retries included (SDK default 3). */
   readonly maxAttempts?: number;
-  /** Per-attempt socket timeout in ms (SDK default: none). */
+  /**
+   * Per-attempt timeout in ms (SDK default: none). Thrown as TimeoutError: this SDK only warns on
+   * a request timeout unless `throwOnRequestTimeout` is set, which production clients need too.
+   */
   readonly requestTimeoutMs?: number;
   /** Bypass the fault injector and the EC2 stub (talk to moto directly). */
   readonly direct?: boolean;
@@ -39,7 +42,7 @@ function awsConfig(options: AwsClientOptions) {
     region: h.region,
     credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
     ...(options.maxAttempts !== undefined ? { maxAttempts: options.maxAttempts } : {}),
-    ...(options.requestTimeoutMs !== undefined ? { requestHandler: { requestTimeout: options.requestTimeoutMs } } : {}),
+    ...(options.requestTimeoutMs !== undefined ? { requestHandler: { requestTimeout: options.requestTimeoutMs, throwOnRequestTimeout: true } } : {}),
   };
 }
 
@@ -161,4 +164,26 @@ export async function resetHarness(): Promise<void> {
   await faults.reset();
   const custom = kubeConfig('admin', { direct: true }).makeApiClient(CustomObjectsApi);
   for (const kind of CLUSTER_SCOPED_CUSTOM) await custom.deleteCollectionClusterCustomObject(kind);
+}
+
+export interface KubeStatus {
+  readonly code: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/**
+ * The Kubernetes Status a call failed with (client-node's ApiException carries it as a JSON
+ * string); fails the test if the call succeeded.
+ */
+export async function kubeFailure(call: Promise<unknown>): Promise<KubeStatus> {
+  try {
+    await call;
+  } catch (error) {
+    const { code, body } = error as { code?: number; body?: unknown };
+    if (typeof code !== 'number') throw error;
+    const status = (typeof body === 'string' ? JSON.parse(body) : body) as Partial<KubeStatus> | undefined;
+    return { code, reason: status?.reason ?? '', message: status?.message ?? '' };
+  }
+  throw new Error('expected the Kubernetes call to fail, but it succeeded');
 }

@@ -65,7 +65,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('hwaiHarness', context);
     process.stderr.write(
       `[harness] ready in ${((Date.now() - started) / 1000).toFixed(1)} s: kube-apiserver ${built.KUBE_VERSION} + etcd ${built.ETCD_VERSION}, ` +
-        `moto, fault injector (logs in ${workDir})\n`,
+        `moto, fault injector (logs in ${workDir}; HWAI_KEEP_HARNESS_LOGS=1 keeps them)\n`,
     );
   } catch (error) {
     await teardown(true);

@@ -26,7 +26,7 @@ go_build() {
   local name="$1" version="$2" dir="$3" pkg="$4" ldflags="$5"
   local out="$BIN/$name-$version"
   if [[ -x "$out" ]]; then return 0; fi
-  log "building $name $version from the Go module proxy (cold: tens of minutes on 2 cores)"
+  log "building $name $version from the Go module proxy (once per version; kube-apiserver takes ~15 min on 2 cores)"
   local start=$SECONDS tmp="$out.tmp.$$"
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") &
   local pid=$!
