@@ -28,7 +28,7 @@ go_build() {
   if [[ -x "$out" ]]; then return 0; fi
   log "building $name $version from the Go module proxy (once per version; kube-apiserver takes ~15 min on 2 cores)"
   local start=$SECONDS tmp="$out.tmp.$$"
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") &
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w $ldflags" -o "$tmp" "$pkg") &
   local pid=$!
   while kill -0 "$pid" 2>/dev/null; do
     sleep 5
