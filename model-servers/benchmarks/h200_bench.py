@@ -259,13 +259,13 @@ def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str],
     return res
 
 
-def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str]) -> dict[str, Any]:
+def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str], name: str | None = None, unit: str | None = None) -> dict[str, Any]:
     env = {
         "HWAI_TASK": "text-to-image",
         "HWAI_BACKEND": backend if not a.tiny else "cpu",
         "HWAI_MODEL_DIR": str(Path(a.work) / "sd21"),
         "HWAI_SERVICE": "sd21",
-        "HWAI_UNIT": f"sd21-h200-{backend}",
+        "HWAI_UNIT": unit or f"sd21-h200-{backend}",
         "HWAI_MAX_BATCH_SIZE": str(a.sd_max_batch),
         "HWAI_IMAGE_SIZE": str(a.image_size),
         "HWAI_MAX_QUEUE": "4096",
@@ -277,7 +277,7 @@ def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str]) ->
     body = dict(SD_BODY)
     if a.tiny:
         body["num_inference_steps"] = 5
-    res = serve_calibrate(a, f"sd-{backend}", env, body, calib)
+    res = serve_calibrate(a, name or f"sd-{backend}", env, body, calib)
     bp = res.get("breakingPoint")
     unet = a.results.get("unet", {})
     fl = unet.get("unet_flops_per_image_step")
@@ -363,6 +363,8 @@ def main() -> int:
                 a.results["sd-cuda"] = sd_phase(a, "cuda", {})
             elif phase == "sd-triton":
                 a.results["sd-triton"] = sd_phase(a, "triton", {"HWAI_COMPILE_MODE": a.triton_mode})
+            elif phase == "sd-triton-cg":
+                a.results["sd-triton-cg"] = sd_phase(a, "triton", {"HWAI_COMPILE_MODE": "reduce-overhead"}, "sd-triton-cg", "sd21-h200-triton-cudagraphs")
             elif phase == "llm-cuda":
                 a.results["llm-cuda"] = llm_phase(a)
             else:
@@ -380,7 +382,7 @@ def main() -> int:
         print(f"UNet {u.get('unet_tflop_per_image_step')} TFLOP/image-step (CFG); VAE {u.get('vae_decode_tflop_per_image')} TFLOP/image")
         for mode, m in u.get("modes", {}).items():
             print(f"  {mode:20} first call {m['first_call_s']}s: " + ", ".join(f"{r['images']}img {r['step_ms']}ms {r['tflops']}TF/s" for r in m["rows"]))
-    for k in ("sd-cuda", "sd-triton", "llm-cuda"):
+    for k in ("sd-cuda", "sd-triton", "sd-triton-cg", "llm-cuda"):
         r = a.results.get(k)
         if r and r.get("breakingPoint"):
             bp = r["breakingPoint"]

@@ -127,10 +127,11 @@ class DiffusionEngine:
     def warm_batches(self) -> None:
         """Run the UNet once for every batch size the engine can form, in the engine's thread:
         under torch.compile this compiles (and with CUDA graphs records) every shape before the
-        server reports ready, instead of during the first real requests."""
+        server reports ready, instead of during the first real requests; in eager mode it loads
+        the kernels each shape selects."""
         import torch
 
-        if self.settings.backend != Backend.TRITON:
+        if self.settings.backend not in (Backend.TRITON, Backend.CUDA):
             return
         t0 = time.perf_counter()
         h = self.size // self.vae_scale
