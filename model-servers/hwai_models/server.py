@@ -9,6 +9,7 @@ at once.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"hwai model server: {e}", file=sys.stderr)
         return 2
+    # The engine thread that feeds the accelerator must get the GIL back quickly from the HTTP
+    # thread and the image encoders (the default switch interval is 5 ms, a third of a UNet step).
+    sys.setswitchinterval(float(os.environ.get("HWAI_SWITCH_INTERVAL_MS", "0.5")) / 1000.0)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

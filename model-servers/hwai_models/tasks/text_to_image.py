@@ -89,7 +89,11 @@ class DiffusionEngine:
         self.acp = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
         self.final_acp = float(scheduler.final_alpha_cumprod)
         self.final_acp_t = torch.tensor(self.final_acp, device=device, dtype=torch.float32)
+        self._denoise = backends.compile_module(self._denoise_eager, settings)
+        self.cudagraphs = settings.backend == Backend.TRITON and settings.compile_mode == "reduce-overhead"
         self._events: list[Any] = []
+        self._t_dev: dict[int, Any] = {}
+        self._pending: list[tuple[Any, Any, list[_Job]]] = []  # decoded images on their way to the host
         self.num_train = int(cfg.get("num_train_timesteps", 1000))
         self.latent_channels = int(unet.config.in_channels)
         self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
@@ -137,11 +141,12 @@ class DiffusionEngine:
         h = self.size // self.vae_scale
         ctx = self._empty if self._empty is not None else self._encode([""])
         for n in range(1, self.max_batch + 1):
-            x = torch.randn((2 * n, self.latent_channels, h, h), device=self.device, dtype=self.dtype)
-            t = torch.full((2 * n,), 500, device=self.device, dtype=torch.long)
+            x = torch.randn((n, self.latent_channels, h, h), device=self.device, dtype=self.dtype)
+            t = torch.full((n,), 501, device=self.device, dtype=torch.long)
+            g = torch.full((n, 1, 1, 1), 7.5, device=self.device, dtype=torch.float32)
             e = ctx.expand(2 * n, -1, -1).contiguous()
-            backends.mark_batch_dynamic(self.settings, x, t, e)
-            self.unet(x, t, encoder_hidden_states=e, return_dict=False)
+            for _ in range(3 if self.cudagraphs else 1):  # CUDA graph trees: warm, record, replay
+                self._run_denoise(x, t, t - 40, g, e)
         if self.device == "cuda":
             torch.cuda.synchronize()
         log.info("UNet warmed for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
@@ -157,6 +162,8 @@ class DiffusionEngine:
                 log.exception("warming the UNet's batch sizes failed")
             while not self._stop.is_set():
                 new: list[_Job] = []
+                if self._pending:
+                    self._deliver_ready(wait=not active)
                 if not active:
                     self._collect_events()
                     try:
@@ -182,10 +189,10 @@ class DiffusionEngine:
                         self._finish(done)
                 except Exception as e:  # noqa: BLE001 - fail the batch, keep serving
                     log.exception("diffusion step failed for %d samples", len(active))
-                    for j in active:
+                    for j in active + [j for _, _, jobs in self._pending for j in jobs]:
                         if not j.future.done():
                             j.future.set_exception(e)
-                    active = []
+                    active, self._pending = [], []
 
     def _timesteps_for(self, n: int) -> list[int]:
         if n not in self._timesteps:
@@ -193,10 +200,16 @@ class DiffusionEngine:
             self._timesteps[n] = [int(t) for t in self.scheduler.timesteps]
         return self._timesteps[n]
 
+    def _to_device(self, t: Any) -> Any:
+        # Pinned memory and a non-blocking copy: a pageable host-to-device copy would wait for
+        # every step already queued on the stream.
+        if self.device == "cuda":
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t.to(self.device)
+
     def _encode(self, texts: list[str]) -> Any:
         tok = self.tokenizer(texts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt")
-        ids = tok.input_ids.to(self.device)
-        return self.text_encoder(ids)[0].to(self.dtype)
+        return self.text_encoder(self._to_device(tok.input_ids))[0].to(self.dtype)
 
     def _admit(self, jobs: list[_Job]) -> None:
         import torch
@@ -214,11 +227,13 @@ class DiffusionEngine:
             j.uncond = neg_emb[negs.index(j) : negs.index(j) + 1] if j.negative else self._empty
             j.timesteps = self._timesteps_for(j.steps)
             j.step_ratio = self.num_train // j.steps
-            j.t_dev = torch.tensor(j.timesteps, dtype=torch.long).to(self.device)
+            if j.steps not in self._t_dev:
+                self._t_dev[j.steps] = self._to_device(torch.tensor(j.timesteps, dtype=torch.long))
+            j.t_dev = self._t_dev[j.steps]
             j.t_prev_dev = j.t_dev - j.step_ratio
-            j.g_dev = torch.tensor(j.guidance, dtype=torch.float32).to(self.device)
-            g = torch.Generator("cpu").manual_seed(j.seed if j.seed is not None else int.from_bytes(os.urandom(4), "little"))
-            j.latents = torch.randn((1, self.latent_channels, h, h), generator=g, dtype=torch.float32).to(self.device, self.dtype)
+            j.g_dev = torch.full((), j.guidance, device=self.device, dtype=torch.float32)
+            g = torch.Generator(self.device).manual_seed(j.seed if j.seed is not None else int.from_bytes(os.urandom(4), "little"))
+            j.latents = torch.randn((1, self.latent_channels, h, h), generator=g, device=self.device, dtype=torch.float32).to(self.dtype)
             j.latents = j.latents * float(self.scheduler.init_noise_sigma)
 
     def _step(self, active: list[_Job]) -> None:
@@ -236,16 +251,38 @@ class DiffusionEngine:
         t_prev = torch.stack([j.t_prev_dev[j.i] for j in active])
         g = torch.stack([j.g_dev for j in active]).view(n, 1, 1, 1)
         emb = torch.cat([j.uncond for j in active] + [j.cond for j in active])
-        x_in = torch.cat([x, x])
-        t_in = torch.cat([t, t])
-        backends.mark_batch_dynamic(self.settings, x_in, t_in, emb)
         ev = None
         if self.device == "cuda":
             ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
             ev[0].record()
         else:
             t0 = time.perf_counter()
-        out = self.unet(x_in, t_in, encoder_hidden_states=emb, return_dict=False)[0]
+        x_new = self._run_denoise(x, t, t_prev, g, emb)
+        if ev is not None:
+            ev[1].record()
+            self._events.append(ev)
+            # Stay at most two steps ahead of the GPU: a request that arrives now joins a step
+            # that runs soon, not one behind a long queue of steps decided without it.
+            if len(self._events) >= 3:
+                self._events[-3][1].synchronize()
+            if len(self._events) >= 64:
+                self._collect_events()
+        else:
+            self.unet_seconds += time.perf_counter() - t0
+        self.steps_run += 1
+        self.samples_stepped += n
+        for k, j in enumerate(active):
+            j.latents = x_new[k : k + 1]
+            j.i += 1
+
+    def _denoise_eager(self, x: Any, t: Any, t_prev: Any, g: Any, emb: Any) -> Any:
+        """One denoising step for a batch whose samples sit at different timesteps: the UNet on
+        the CFG-doubled batch, guidance per sample, and DDIM (eta 0) per sample. Under the triton
+        backend this whole function is compiled (and with CUDA graphs, replayed as one graph)."""
+        import torch
+
+        n = x.shape[0]
+        out = self.unet(torch.cat([x, x]), torch.cat([t, t]), encoder_hidden_states=emb, return_dict=False)[0]
         u, c = out.float().chunk(2)
         pred = u + g * (c - u)
         xf = x.float()
@@ -257,19 +294,23 @@ class DiffusionEngine:
         else:
             eps = pred
             x0 = (xf - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-        x_new = (a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps).to(self.dtype)
-        if ev is not None:
-            ev[1].record()
-            self._events.append(ev)
-            if len(self._events) >= 64:
-                self._collect_events()
-        else:
-            self.unet_seconds += time.perf_counter() - t0
-        self.steps_run += 1
-        self.samples_stepped += n
-        for k, j in enumerate(active):
-            j.latents = x_new[k : k + 1]
-            j.i += 1
+        return (a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps).to(x.dtype)
+
+    def _run_denoise(self, x: Any, t: Any, t_prev: Any, g: Any, emb: Any) -> Any:
+        if self.settings.backend == Backend.TRITON and x.shape[0] == 1:
+            # Batch 1 would be a graph of its own (dynamo specialises sizes 0 and 1): run it as a
+            # batch of 2 (the sample twice) so that one dynamic graph serves every batch size.
+            import torch
+
+            u, c = emb.chunk(2)
+            return self._run_denoise(torch.cat([x, x]), torch.cat([t, t]), torch.cat([t_prev, t_prev]), torch.cat([g, g]), torch.cat([u, u, c, c]))[:1]
+        backends.mark_batch_dynamic(self.settings, x, t, t_prev, g, emb)
+        if self.cudagraphs:
+            import torch
+
+            torch.compiler.cudagraph_mark_step_begin()
+            return self._denoise(x, t, t_prev, g, emb).clone()  # the graph's output buffer is reused
+        return self._denoise(x, t, t_prev, g, emb)
 
     def _collect_events(self) -> None:
         if self._events:
@@ -278,17 +319,40 @@ class DiffusionEngine:
             self._events.clear()
 
     def _finish(self, done: list[_Job]) -> None:
+        """Decode the finished samples; the images reach the host asynchronously (pinned buffer,
+        an event), so the next denoising step is queued without waiting for the copy."""
         import torch
 
         lat = torch.cat([j.latents for j in done]) / self.scaling_factor
         img = self.vae.decode(lat, return_dict=False)[0]
-        img = (img.float() / 2 + 0.5).nan_to_num(0.0).clamp(0, 1).mul(255).round().to(torch.uint8)
-        arr = img.permute(0, 2, 3, 1).cpu().numpy()
-        now = time.perf_counter()
-        for k, j in enumerate(done):
+        img = (img.float() / 2 + 0.5).nan_to_num(0.0).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        for j in done:
             j.latents = j.cond = j.uncond = j.t_dev = j.t_prev_dev = j.g_dev = None
+        if self.device == "cuda":
+            host = torch.empty(img.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(img, non_blocking=True)
+            ev = torch.cuda.Event()
+            ev.record()
+            self._pending.append((ev, host, done))
+        else:
+            self._deliver(img.contiguous().numpy(), done)
+
+    def _deliver_ready(self, wait: bool = False) -> None:
+        keep = []
+        for ev, host, jobs in self._pending:
+            if wait:
+                ev.synchronize()
+            if ev.query():
+                self._deliver(host.numpy(), jobs)
+            else:
+                keep.append((ev, host, jobs))
+        self._pending = keep
+
+    def _deliver(self, arr: Any, jobs: list[_Job]) -> None:
+        now = time.perf_counter()
+        for k, j in enumerate(jobs):
             j.future.set_result(
-                (arr[k], {"queue_ms": round((j.t_admit - j.t_submit) * 1000, 2), "total_ms": round((now - j.t_submit) * 1000, 2), "max_batch": j.max_batch_seen})
+                (arr[k].copy(), {"queue_ms": round((j.t_admit - j.t_submit) * 1000, 2), "total_ms": round((now - j.t_submit) * 1000, 2), "max_batch": j.max_batch_seen})
             )
 
 
@@ -343,8 +407,7 @@ class TextToImageRunner(Runner):
             unet = unet.to(memory_format=torch.channels_last)
             vae = vae.to(memory_format=torch.channels_last)
         self.components = {"unet": unet, "vae": vae, "text_encoder": text_encoder}
-        unet_run = backends.compile_module(unet, s)
-        self.engine = DiffusionEngine(tokenizer, text_encoder, unet_run, vae, scheduler, s, dev, dtype, s.max_batch_size)
+        self.engine = DiffusionEngine(tokenizer, text_encoder, unet, vae, scheduler, s, dev, dtype, s.max_batch_size)
 
     async def start(self) -> None:
         s = self.settings
