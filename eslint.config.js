@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', 'out/**', '.cache/**', 'model-servers/**', '**/*.d.ts'] },
+  { ignores: ['node_modules/**', 'cdk.out/**', 'out/**', '.cache/**', '.venv/**', 'model-servers/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -7,7 +7,7 @@ export type Fault =
   | { readonly kind: 'throttle' }
   /** An HTTP 5xx the service would send (500 internal error or 503 unavailable). */
   | { readonly kind: 'server-error'; readonly status?: 500 | 502 | 503 | 504 }
-  /** Holds the call for `ms` before forwarding it (a client timeout shorter than that fires first). */
+  /** Holds the call for `ms`, then forwards it unless the client has hung up (its timeout fired first). */
   | { readonly kind: 'delay'; readonly ms: number }
   /** Closes the connection without an answer. */
   | { readonly kind: 'drop' };
