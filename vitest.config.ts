@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` is pure (no I/O, no servers); `integration` runs against the harness of
-// real parts (moto, kube-apiserver + etcd) that test/harness/global-setup.ts starts and stops.
+// `unit` is pure (no I/O, no servers; `npm run bench` runs its benchmarks); `integration` runs
+// against the harness of real parts (moto, kube-apiserver + etcd) that test/harness/global-setup.ts
+// starts and stops; `e2e` opens the simulator's report in headless Chromium.
 export default defineConfig({
   test: {
     // Integration files share one harness (moto, apiserver): run files one after another.
@@ -11,6 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          benchmark: { include: ['test/bench/**/*.bench.ts'] },
           testTimeout: 60_000,
         },
       },
