@@ -30,7 +30,21 @@ browser:
 harness:
 	tools/harness/build.sh >/dev/null
 
-test: deps lint browser harness
+# Model servers (Python): a venv in model-servers/.venv with the pinned CPU test set, then pytest.
+# Any non-zero pytest exit fails the target, "no tests collected" (5) included.
+MODELS_PY = $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3) python3.11 python3,$(shell $(p) -c 'import sys; assert sys.version_info >= (3, 10)' >/dev/null 2>&1 && echo $(p))))
+MODELS_STAMP := model-servers/.venv/.installed
+
+$(MODELS_STAMP): model-servers/requirements.lock model-servers/pyproject.toml
+	test -x model-servers/.venv/bin/python || $(MODELS_PY) -m venv model-servers/.venv
+	model-servers/.venv/bin/python -m pip install -q --disable-pip-version-check -r model-servers/requirements.lock
+	model-servers/.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e model-servers
+	@touch $@
+
+test-models: $(MODELS_STAMP)
+	cd model-servers && .venv/bin/python -m pytest -q -p no:cacheprovider
+
+test: deps lint browser harness test-models
 	npx vitest run
 
 .PHONY: help deps simulate lint test test-unit browser harness

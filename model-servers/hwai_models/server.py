@@ -45,11 +45,17 @@ class DrainingServer(uvicorn.Server):
         if sig == signal.SIGTERM and self.drain_seconds > 0 and self._drain_timer is None:
             self.hwai_state.begin_drain()
             log.info("SIGTERM: serving on for %.1f s, then shutting down", self.drain_seconds)
-            self._drain_timer = threading.Timer(self.drain_seconds, super().handle_exit, args=(sig, frame))
+            self._drain_timer = threading.Timer(self.drain_seconds, self._exit, args=(sig, frame))
             self._drain_timer.daemon = True
             self._drain_timer.start()
             return
+        self._exit(sig, frame)
+
+    def _exit(self, sig: int, frame: Any) -> None:
         super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            # A drained SIGTERM is a clean stop: exit 0 rather than re-raising the signal.
+            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,10 +24,16 @@ def free_port() -> int:
     return p
 
 
-def start(env_extra: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start(env_extra: dict[str, str], logs: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """The server in its own process; stdout and stderr go to files (a pipe nobody reads would
+    fill up and block the server)."""
+    import tempfile
+
     port = free_port()
     env = dict(os.environ, HWAI_HOST="127.0.0.1", HWAI_PORT=str(port), PYTHONPATH=str(ROOT), **env_extra)
-    proc = subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT))
+    logs = logs or Path(tempfile.mkdtemp(prefix="hwai-server-"))
+    proc = subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=open(logs / "stdout", "w"), stderr=open(logs / "stderr", "w"), text=True, cwd=str(ROOT))
+    proc.logs = logs  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -36,10 +42,10 @@ def start(env_extra: dict[str, str]) -> tuple[subprocess.Popen, str]:
                 return proc, url
         except httpx.HTTPError:
             pass
-        assert proc.poll() is None, proc.stderr.read()
+        assert proc.poll() is None, (logs / "stderr").read_text()
         time.sleep(0.1)
     proc.kill()
-    raise TimeoutError(proc.stderr.read())
+    raise TimeoutError((logs / "stderr").read_text())
 
 
 def test_sigterm_drains_then_exits() -> None:
@@ -53,7 +59,8 @@ def test_sigterm_drains_then_exits() -> None:
         assert httpx.get(url + "/health").status_code == 200  # alive while draining
         assert httpx.post(url + "/v1/sleep", json={}).status_code == 200  # still serving
         t0 = time.time()
-        out, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
+        out, err = (proc.logs / "stdout").read_text(), (proc.logs / "stderr").read_text()
         assert proc.returncode == 0, err
         assert 0.5 < time.time() - t0 + 0.3 < 10
     finally:
