@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Reproduce the H200 figures (benchmarks/h200/README.md). Runs on the GPU machine, from the
+# repository root, with the image's python3 (torch 2.11 + CUDA 13, transformers 5.17). Packages the
+# image lacks (diffusers, fastapi, starlette, uvicorn, pydantic, ...) travel as wheels in .whl/
+# (see README.md), installed into /tmp/site. Each line is one device call (<= 10 min).
+set -euo pipefail
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1
+cd model-servers
+OUT=${OUT:-/tmp/hwai-out}
+case "${1:-all}" in
+  unet|all)   python3 benchmarks/h200_bench.py --phases build,unet,sd-cuda --unet-modes eager,inductor --out "$OUT" --budget 520 --sd-start-rpm 30 --growth 1.3 ;;&
+  triton|all) python3 benchmarks/h200_bench.py --phases build,sd-triton-cg,llm-cuda --out "$OUT" --budget 560 --sd-triton-start-rpm 60 --growth 1.3 --step-seconds 12 --llm-start-rpm 30 ;;&
+  cuda|all)   python3 benchmarks/h200_bench.py --phases build,sd-cuda --out "$OUT" --budget 320 --sd-start-rpm 12 --growth 1.35 --step-seconds 12 --refine 2
+              python3 benchmarks/h200_bench.py --phases sd-cuda --out "$OUT-slo1.5" --budget 230 --slo 1.5 --sd-start-rpm 20 --growth 1.4 --step-seconds 12 --refine 2 ;;
+esac
