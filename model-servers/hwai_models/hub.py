@@ -87,13 +87,17 @@ def resolve_model_path(settings: Settings) -> str:
     patterns = allow_patterns(settings.task, settings.backend, half=half)
     offline = settings.offline or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     log.info("model %s: %s, patterns %s", settings.model_id, "cache only" if offline else "cache or hub", patterns)
-    path = snapshot_download(
-        repo_id=settings.model_id,
-        revision=settings.revision,
-        cache_dir=settings.cache_dir,
-        allow_patterns=patterns,
-        local_files_only=offline,
-    )
+    try:
+        path = snapshot_download(
+            repo_id=settings.model_id,
+            revision=settings.revision,
+            cache_dir=settings.cache_dir,
+            allow_patterns=patterns,
+            local_files_only=offline,
+        )
+    except Exception as e:  # noqa: BLE001 - name the model in the start-up failure
+        where = "in the local cache (offline)" if offline else "in the cache or on the hub"
+        raise RuntimeError(f"model {settings.model_id!r} not found {where}: {type(e).__name__}: {e}") from e
     if half and settings.task == Task.TEXT_TO_IMAGE and not os.path.exists(os.path.join(path, "unet", "diffusion_pytorch_model.fp16.safetensors")):
         # The repository has no fp16 variant: take the full-precision files and cast at load.
         path = snapshot_download(

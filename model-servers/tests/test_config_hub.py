@@ -99,7 +99,7 @@ def test_offline_without_the_model_fails_health(tmp_path: Path, live: Any) -> No
     with pytest.raises(RuntimeError):
         srv.wait_ready(timeout=30)
     h = httpx.get(srv.url + "/health")
-    assert h.status_code == 503 and "absent" in h.json()["error"] or h.json()["status"] == "failed"
+    assert h.status_code == 503 and h.json()["status"] == "failed" and "absent" in h.json()["error"]
     assert httpx.get(srv.url + "/readiness").status_code == 503
 
 
