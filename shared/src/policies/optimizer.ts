@@ -26,61 +26,19 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const util = settings.targetUtilization;
   const reasons: string[] = [];
   const ordered = [...ctx.units].sort((a, b) => costPerRequest(a) - costPerRequest(b) || a.name.localeCompare(b.name));
-  // The mode changes at most once per hold time; while it holds, a fresh shortage is still
-  // routed around (routing only uses ready pods), but floors keep asking the short pool.
-  const shortNow = ordered.filter((u) => isShort(state.pools, u.family)).map((u) => u.name);
-  const held = now - state.since >= settings.holdSeconds * 1000;
-  const wasCapacity = state.mode === 'capacity';
-  const mode: 'cost' | 'capacity' = held ? (shortNow.length > 0 ? 'capacity' : 'cost') : wasCapacity ? 'capacity' : 'cost';
-  const since = mode === (wasCapacity ? 'capacity' : 'cost') ? state.since : now;
-  const short = new Set(mode === 'capacity' ? shortNow : []);
   const ready = (u: Unit) => healthyPods(ctx.observed.get(u.name));
-  const pods = (u: Unit) => Math.max(ready(u), ctx.observed.get(u.name)?.desiredPods ?? 0);
+  const { mode, since, short } = modeWithHold(ctx, ordered, reasons);
 
   const history = [...state.demandHistory, ...(ctx.demandRpm !== null ? [[now, ctx.demandRpm] as [number, number]] : [])].filter(
     ([at]) => now - at <= HISTORY_SECONDS * 1000,
   );
   const demand = ctx.demandRpm ?? history.at(-1)?.[1] ?? 0;
   if (ctx.demandRpm === null) reasons.push(`demand not observed: using the last known ${Math.round(demand)} rpm`);
-
-  // Routing onto what is ready now.
-  const routed = waterFill(demand, ordered, [(u) => ready(u) * u.maxRpm * util, (u) => ready(u) * u.maxRpm]);
-  const shares = routed.remaining > 0 ? addProRata(routed.alloc, routed.remaining, ordered, (u) => ready(u) * u.maxRpm) : routed.alloc;
-  const idleUnit = ordered.find((u) => ready(u) > 0);
-  if (demand <= 0 && idleUnit) shares[idleUnit.name] = 1; // no demand: point the rule at the cheapest ready unit
-  if (routed.remaining > 0) reasons.push(`demand exceeds ready capacity by ${Math.round(routed.remaining)} rpm: spread pro rata`);
-
-  // Floors for the demand one start-up time ahead, on the pods each pool can still get.
-  // Each unit plans for the demand one of its own start-ups ahead: the water-fill runs once per
-  // distinct horizon and a unit takes its allocation from the fill at its horizon.
-  // A unit whose cost per request outweighs a request's worth (λ·c > 1) gets no planned capacity.
-  const worthIt = ordered.filter((u) => settings.lambda * costPerRequest(u) <= 1);
-  const canGet = (u: Unit) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util;
-  const horizonOf = (u: Unit) => u.startupSeconds + settings.tickSeconds;
   const forecastIn = (seconds: number) => Math.max(demand, forecastAt(history, now + seconds * 1000, demand));
-  const fills = new Map<number, Record<string, number>>();
-  const floorsWanted: Record<string, number> = {};
-  for (const u of ordered) {
-    const h = horizonOf(u);
-    if (!fills.has(h)) fills.set(h, waterFill(forecastIn(h), worthIt, [canGet]).alloc);
-    floorsWanted[u.name] = Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
-  }
-  const horizonSeconds = Math.max(...ordered.map(horizonOf));
-  const forecast = forecastIn(horizonSeconds);
 
-  // Warm reserve on the next pool in cost order (another family), for the cheapest pool's growth.
-  const cheapest = ordered.find((u) => !short.has(u.name));
-  const reserveUnit = cheapest && ordered.find((u) => u.family !== cheapest.family && !short.has(u.name));
-  if (cheapest && reserveUnit) {
-    const growth = Math.max(0, forecastAt(history, now + (reserveUnit.startupSeconds + settings.tickSeconds) * 1000, demand) - demand);
-    const headroom = pods(cheapest) * cheapest.maxRpm * (1 - util);
-    const reserveRpm = Math.max(0, growth - headroom);
-    if (reserveRpm > 0) {
-      const extra = Math.ceil(reserveRpm / (reserveUnit.maxRpm * util));
-      floorsWanted[reserveUnit.name] = (floorsWanted[reserveUnit.name] ?? 0) + extra;
-      reasons.push(`warm reserve: ${extra} pod(s) on ${reserveUnit.name} for ${Math.round(reserveRpm)} rpm of growth ${cheapest.family} may not absorb`);
-    }
-  }
+  const shares = route(demand, ordered, ready, util, reasons);
+  const floorsWanted = planFloors(ctx, ordered, short, ready, forecastIn);
+  addWarmReserve(ctx, ordered, short, demand, forecastIn, floorsWanted, reasons);
 
   // Fast up, slow down.
   const floors: Record<string, number> = {};
@@ -93,13 +51,91 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
     scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas: u.maxReplicas, targetRpm: round1(u.maxRpm * util) };
   }
 
-  if (mode === 'capacity' && shortNow.length === 0) reasons.push('short pools are back; holding the capacity mode until the hold time is over');
-  if (mode === 'cost' && shortNow.length > 0) reasons.push(`pool(s) short again within the hold time: floors unchanged, routing only onto ready pods`);
+  const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
   reasons.push(
-    `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecast)} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
+    `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecastIn(horizonSeconds))} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
       (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
   );
   return { mode, shares, scaling, reasons, state: { mode, since, floors, demandHistory: history } };
+}
+
+/**
+ * The mode changes at most once per hold time. While it holds, a fresh shortage is still routed
+ * around (routing only uses ready pods), but floors keep asking the short pool.
+ */
+function modeWithHold(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, reasons: string[]) {
+  const { state, settings, now } = ctx;
+  const shortNow = ordered.filter((u) => isShort(state.pools, u.family)).map((u) => u.name);
+  const held = now - state.since >= settings.holdSeconds * 1000;
+  const previous: 'cost' | 'capacity' = state.mode === 'capacity' ? 'capacity' : 'cost';
+  const mode: 'cost' | 'capacity' = held ? (shortNow.length > 0 ? 'capacity' : 'cost') : previous;
+  if (mode === 'capacity' && shortNow.length === 0) reasons.push('short pools are back; holding the capacity mode until the hold time is over');
+  if (mode === 'cost' && shortNow.length > 0) reasons.push('pool(s) short again within the hold time: floors unchanged, routing only onto ready pods');
+  return { mode, since: mode === previous ? state.since : now, short: new Set(mode === 'capacity' ? shortNow : []) };
+}
+
+/** Routing onto what is ready now: cheapest first to the target utilisation, then to the breaking point, then pro rata. */
+function route(demand: number, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number, util: number, reasons: string[]): Record<string, number> {
+  const routed = waterFill(demand, ordered, [(u) => ready(u) * u.maxRpm * util, (u) => ready(u) * u.maxRpm]);
+  const shares = routed.remaining > 0 ? addProRata(routed.alloc, routed.remaining, ordered, (u) => ready(u) * u.maxRpm) : routed.alloc;
+  if (routed.remaining > 0) reasons.push(`demand exceeds ready capacity by ${Math.round(routed.remaining)} rpm: spread pro rata`);
+  const idleUnit = ordered.find((u) => ready(u) > 0);
+  if (demand <= 0 && idleUnit) shares[idleUnit.name] = 1; // no demand: point the rule at the cheapest ready unit
+  return shares;
+}
+
+function horizonOf(ctx: PolicyContext, u: Unit): number {
+  return u.startupSeconds + ctx.settings.tickSeconds;
+}
+
+/**
+ * Pods each unit should have for the demand one of its own start-ups ahead, on the pods each
+ * pool can still get (a short pool keeps what it has). The water-fill runs once per distinct
+ * horizon and a unit takes its allocation from the fill at its horizon. A unit whose cost per
+ * request outweighs a request's worth (λ·c > 1) gets no planned capacity.
+ */
+function planFloors(
+  ctx: PolicyContext,
+  ordered: ReadonlyArray<Unit>,
+  short: ReadonlySet<string>,
+  ready: (u: Unit) => number,
+  forecastIn: (seconds: number) => number,
+): Record<string, number> {
+  const util = ctx.settings.targetUtilization;
+  const worthIt = ordered.filter((u) => ctx.settings.lambda * costPerRequest(u) <= 1);
+  const canGet = (u: Unit) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util;
+  const fills = new Map<number, Record<string, number>>();
+  const floors: Record<string, number> = {};
+  for (const u of ordered) {
+    const h = horizonOf(ctx, u);
+    if (!fills.has(h)) fills.set(h, waterFill(forecastIn(h), worthIt, [canGet]).alloc);
+    floors[u.name] = Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
+  }
+  return floors;
+}
+
+/** Warm reserve on the next pool in cost order (another family), for growth the cheapest pool may not get. */
+function addWarmReserve(
+  ctx: PolicyContext,
+  ordered: ReadonlyArray<Unit>,
+  short: ReadonlySet<string>,
+  demand: number,
+  forecastIn: (seconds: number) => number,
+  floors: Record<string, number>,
+  reasons: string[],
+): void {
+  const util = ctx.settings.targetUtilization;
+  const cheapest = ordered.find((u) => !short.has(u.name));
+  const reserveUnit = cheapest && ordered.find((u) => u.family !== cheapest.family && !short.has(u.name));
+  if (!cheapest || !reserveUnit) return;
+  const o = ctx.observed.get(cheapest.name);
+  const cheapestPods = Math.max(healthyPods(o), o?.desiredPods ?? 0);
+  const growth = forecastIn(horizonOf(ctx, reserveUnit)) - demand;
+  const reserveRpm = Math.max(0, growth - cheapestPods * cheapest.maxRpm * (1 - util));
+  if (reserveRpm <= 0) return;
+  const extra = Math.ceil(reserveRpm / (reserveUnit.maxRpm * util));
+  floors[reserveUnit.name] = (floors[reserveUnit.name] ?? 0) + extra;
+  reasons.push(`warm reserve: ${extra} pod(s) on ${reserveUnit.name} for ${Math.round(reserveRpm)} rpm of growth ${cheapest.family} may not absorb`);
 }
 
 /** Fills `amount` over units in order, pass by pass, each pass up to its own capacity per unit. */
