@@ -6,5 +6,5 @@ export const SIMULATOR_ASSUMPTIONS: string[] = [
   'Karpenter: one pod per accelerator node; a node is billed from launch; the pod is ready start-up seconds after launch (±30 s, seeded). A refused launch emits InsufficientCapacity and the family stays in the unavailable cache for 3 minutes.',
   'Capacity windows: `hold` lets running nodes stay but launches none; a number below the running count reclaims the newest nodes.',
   'The ALB splits demand by forward weight; a target group with no ready pod answers 503 (failed). Only services with demand in the scenario are simulated; a warm-up before minute 0 (not counted) lets the fleet settle.',
-  'Cost is node-hours × on-demand price; pending pods cost nothing. The controller ticks every policy.tickSeconds with the same reconcile code as the Lambda.',
+  'Cost is node-hours × on-demand price; pending pods cost nothing. The controller ticks every policy.tickSeconds with the same reconcile code as the Lambda, and at once on an EC2 interruption (an EventBridge event in production); Karpenter\'s refusals are only seen on the next tick, as in production.',
 ];

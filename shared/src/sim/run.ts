@@ -64,9 +64,13 @@ async function runPolicy(
   const minute = new MinuteAccumulator(world, services);
   let cumulativeCost = 0;
   let lastReported = -1;
+  let signalsSeen = 0;
 
   for (; nowSeconds < end; nowSeconds += dt) {
-    if (nowSeconds % tick === 0) {
+    // Scheduled every tick; an EC2 interruption (an EventBridge event in production) triggers one at once.
+    const interrupted = world.signals.length > signalsSeen && world.signals.slice(signalsSeen).some((sig) => sig.kind === 'interruption');
+    signalsSeen = world.signals.length;
+    if (nowSeconds % tick === 0 || interrupted) {
       const result = await runTick(fleet, ports, { policy });
       const at = Math.max(0, Math.floor(nowSeconds / 60));
       for (const d of result.decision.services) {
