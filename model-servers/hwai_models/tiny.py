@@ -79,6 +79,16 @@ def _save(model: Any, out: Path) -> None:
 # ------------------------------------------------------------------------------ text-to-image
 
 
+def _save_sd(out: Path, unet: Any, vae: Any, text_encoder: Any, vocab_size: int) -> Path:
+    """Writes a diffusers SD pipeline folder: the three models, a CLIP-style tokenizer, the scheduler."""
+    _save(unet, out / "unet")
+    _save(vae, out / "vae")
+    _save(text_encoder, out / "text_encoder")
+    word_tokenizer(vocab_size, "clip", 77).save_pretrained(str(out / "tokenizer"))
+    _sd_scheduler(out)
+    return out
+
+
 def _sd_scheduler(out: Path) -> None:
     (out / "scheduler").mkdir(parents=True, exist_ok=True)
     (out / "scheduler" / "scheduler_config.json").write_text((CONFIGS / "sd21" / "scheduler" / "scheduler_config.json").read_text())
@@ -134,12 +144,7 @@ def tiny_sd(out: str | Path, seed: int = 0) -> Path:
     te = CLIPTextModel(
         CLIPTextConfig(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=2, pad_token_id=1)
     )
-    _save(unet, out / "unet")
-    _save(vae, out / "vae")
-    _save(te, out / "text_encoder")
-    word_tokenizer(1000, "clip", 77).save_pretrained(str(out / "tokenizer"))
-    _sd_scheduler(out)
-    return out
+    return _save_sd(out, unet, vae, te, vocab_size=1000)
 
 
 def random_sd21(out: str | Path, device: str = "cuda", dtype: str = "float16", seed: int = 0) -> Path:
@@ -155,12 +160,7 @@ def random_sd21(out: str | Path, device: str = "cuda", dtype: str = "float16", s
         unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(str(CONFIGS / "sd21" / "unet"))).to(dt)
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(str(CONFIGS / "sd21" / "vae"))).to(dt)
         te = CLIPTextModel(CLIPTextConfig.from_pretrained(str(CONFIGS / "sd21" / "text_encoder"))).to(dt)
-    _save(unet, out / "unet")
-    _save(vae, out / "vae")
-    _save(te, out / "text_encoder")
-    word_tokenizer(49408, "clip", 77).save_pretrained(str(out / "tokenizer"))
-    _sd_scheduler(out)
-    return out
+    return _save_sd(out, unet, vae, te, vocab_size=49408)
 
 
 # ------------------------------------------------------------------------------ text generation

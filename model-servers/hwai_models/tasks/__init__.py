@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from ..config import Settings, Task
 from .base import InputError, Runner
 
 
+# Each task's runner, as (module, class): imported only when chosen, so a server loads only the
+# libraries its task needs.
+_RUNNERS: dict[Task, tuple[str, str]] = {
+    Task.TEXT_TO_IMAGE: ("text_to_image", "TextToImageRunner"),
+    Task.TEXT_GENERATION: ("text_generation", "TextGenerationRunner"),
+    Task.SENTIMENT: ("encoders", "SentimentRunner"),
+    Task.IMAGE_CLASSIFICATION: ("encoders", "ImageClassificationRunner"),
+    Task.OBJECT_DETECTION: ("encoders", "ObjectDetectionRunner"),
+    Task.SLEEP: ("sleep", "SleepRunner"),
+}
+
+
 def runner_for(settings: Settings) -> Runner:
-    if settings.task == Task.TEXT_TO_IMAGE:
-        from .text_to_image import TextToImageRunner
-
-        return TextToImageRunner(settings)
-    if settings.task == Task.TEXT_GENERATION:
-        from .text_generation import TextGenerationRunner
-
-        return TextGenerationRunner(settings)
-    if settings.task == Task.SENTIMENT:
-        from .encoders import SentimentRunner
-
-        return SentimentRunner(settings)
-    if settings.task == Task.IMAGE_CLASSIFICATION:
-        from .encoders import ImageClassificationRunner
-
-        return ImageClassificationRunner(settings)
-    if settings.task == Task.OBJECT_DETECTION:
-        from .encoders import ObjectDetectionRunner
-
-        return ObjectDetectionRunner(settings)
-    if settings.task == Task.SLEEP:
-        from .sleep import SleepRunner
-
-        return SleepRunner(settings)
-    raise ValueError(f"unknown task {settings.task}")  # pragma: no cover
-
-
-__all__ = ["InputError", "Runner", "runner_for"]
+    module, cls = _RUNNERS[settings.task]
+    runner: type[Runner] = getattr(import_module(f".{module}", __package__), cls)
+    return runner(settings)
