@@ -45,6 +45,7 @@ test-models: $(MODELS_STAMP)
 	cd model-servers && .venv/bin/python -m pytest -q -p no:cacheprovider
 
 test: deps lint browser harness test-models
-	npx vitest run
+	npx vitest run --reporter=default --reporter=json --outputFile.json=out/vitest.json
+	@node -e 'const r = require("./out/vitest.json"); console.log(`vitest: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests} skipped`)'
 
 .PHONY: help deps simulate lint test test-unit browser harness
