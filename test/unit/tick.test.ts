@@ -138,3 +138,19 @@ describe('plan', () => {
     expect(plan(decision(wanted) as never, observed(live) as never).weights).toHaveLength(changes);
   });
 });
+
+describe('runTick when the cluster and the load balancer cannot be read', () => {
+  it('keeps the last good weights and says the observation was incomplete, not that every unit is down', async () => {
+    const { fleet, ports, advance } = settledWorld();
+    await advance(40 * 60);
+    const before = await ports.router.readRoute('sd21', fleet.units);
+    // Fault injectors: the apiserver and ELBv2 both time out.
+    const down = async () => Promise.reject(new Error('TimeoutError'));
+    const blind: Ports = { ...ports, cluster: { readPods: down }, router: { ...ports.router, readRoute: down } };
+    const result = await runTick(fleet, blind, { policy: 'static-cost' });
+    const d = result.decision.services[0]!;
+    expect(d.weights).toEqual(before.weights);
+    expect(d.alerts.map((a) => a.kind)).toEqual(['incomplete-observation']);
+    expect(d.reasons.join('\n')).toMatch(/not observed and no unit known healthy: keeping the last good weights/);
+  });
+});

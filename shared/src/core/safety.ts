@@ -49,12 +49,21 @@ export function enforceSafety(args: {
   const healthy = new Set(names.filter((n) => healthyPods(observed.get(n)) > 0));
 
   if (healthy.size === 0) {
+    // Unobserved is not unhealthy: with some health unknown, say so rather than raise the alarm.
+    const unknown = names.filter((n) => {
+      const o = observed.get(n);
+      return !o || (o.healthyTargets === null && o.readyPods === null);
+    });
     const kept = args.lastGoodWeights && sum(Object.values(args.lastGoodWeights)) > 0 ? args.lastGoodWeights : evenly(names);
     return {
       weights: Object.fromEntries(names.map((n) => [n, kept[n] ?? 0])),
       floors: {},
-      reasons: ['no unit has a healthy target: keeping the last good weights'],
-      alerts: [{ kind: 'no-healthy-unit', service, message: `${service}: no deployment unit has a healthy target; weights left as they were` }],
+      reasons: [
+        unknown.length > 0
+          ? `health of ${unknown.join(', ')} not observed and no unit known healthy: keeping the last good weights`
+          : 'no unit has a healthy target: keeping the last good weights',
+      ],
+      alerts: unknown.length > 0 ? [] : [{ kind: 'no-healthy-unit', service, message: `${service}: no deployment unit has a healthy target; weights left as they were` }],
       anyHealthy: false,
     };
   }
