@@ -1,6 +1,7 @@
 /**
- * Number formatting shared by the terminal table, the CSV/JSON timeline and the HTML report.
- * Plain functions with a fixed locale-free output, so reports are byte-for-byte reproducible.
+ * Number formatting shared by the terminal table, the CSV/JSON timeline and the HTML report,
+ * and the report's HTML escaping. Plain functions with a fixed locale-free output, so reports
+ * are byte-for-byte reproducible.
  */
 
 /** Groups the integer part with commas: 1234567.5 → "1,234,567.5". */
@@ -41,4 +42,9 @@ export function plainNumber(value: number, decimals = 6): string {
   if (!Number.isFinite(value)) return '';
   const rounded = Number(value.toFixed(decimals));
   return Object.is(rounded, -0) ? '0' : String(rounded);
+}
+
+/** Text made safe for HTML element content and quoted attribute values. */
+export function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 }
