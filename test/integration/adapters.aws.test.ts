@@ -333,6 +333,8 @@ describe('SNS notifier', () => {
     // Prepare
     const { sns } = awsClients();
     const topic = await sns.send(new CreateTopicCommand({ Name: 'hwai-alerts' }));
+    const sent: Array<{ Subject?: string; Message?: string }> = [];
+    sns.middlewareStack.add((next) => async (args) => (sent.push(args.input as (typeof sent)[number]), next(args)), { step: 'initialize' });
     const notifier = new SnsNotifier(sns, topic.TopicArn!);
     const alerts: Alert[] = [
       { kind: 'mode-changed', service: 'sd21', message: 'sd21: cost → capacity after 2 ticks with sd21-inf2-neuron short' },
@@ -344,8 +346,14 @@ describe('SNS notifier', () => {
     await notifier.notify(alerts);
     await notifier.notify([]);
 
-    // Assess: one Publish, with a subject SNS accepts (moto enforces ≤ 100 characters).
+    // Assess: one Publish that moto accepted; a subject SNS accepts (≤ 100 characters, which moto
+    // does not check), each alert as a line an on-call reads, and the alerts as JSON.
     expect(await faults.counts()).toEqual({ 'sns:Publish': 1 });
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.Subject).toBe('hwai: 2 alerts (sd21)');
+    const message = sent[0]!.Message!;
+    expect(message).toContain('[mode-changed] sd21: cost → capacity after 2 ticks with sd21-inf2-neuron short');
+    expect(JSON.parse(message.slice(message.indexOf('{')))).toEqual({ alerts });
   });
 });
 

@@ -17,7 +17,7 @@ export class SnsNotifier implements Notifier {
 
   async notify(alerts: ReadonlyArray<Alert>, options: CallOptions = {}): Promise<void> {
     if (alerts.length === 0) return;
-    const message = [...alerts.map((a) => `[${a.kind}] ${a.service}: ${a.message}`), '', JSON.stringify({ alerts }, null, 2)].join('\n');
+    const message = [...alerts.map((a) => `[${a.kind}] ${a.message}`), '', JSON.stringify({ alerts }, null, 2)].join('\n');
     await this.client.send(new PublishCommand({ TopicArn: this.topicArn, Subject: subjectOf(alerts), Message: message }), { abortSignal: options.signal });
   }
 }
