@@ -133,9 +133,8 @@ describe('KedaAutoscaler: the ScaledObject fields hwai owns', () => {
     expect(await autoscaler.readScaling([unit])).toEqual(before);
   });
 
-  it('fails rather than overwrite an edit made between its read and its write', async () => {
-    // Prepare: hwai's patch is held in flight while an operator edits the ScaledObject.
-    const before = await autoscaler.readScaling([unit]);
+  it('keeps an edit made between its read and its write, and still applies its own fields', async () => {
+    // Prepare: hwai's first patch is held in flight while an operator edits the ScaledObject.
     await faults.kube({ method: 'PATCH', path: /\/scaledobjects\/sd21-inf2-neuron$/, fault: { kind: 'delay', ms: 800 } });
 
     // Act
@@ -144,11 +143,27 @@ describe('KedaAutoscaler: the ScaledObject fields hwai owns', () => {
     await kubeConfig('admin', { direct: true })
       .makeApiClient(CustomObjectsApi)
       .patchNamespacedCustomObject({ ...KEDA, namespace, name: unit.name, body: { spec: { cooldownPeriod: 120 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await write;
 
-    // Assess: hwai's write is refused; the operator's edit and hwai's old values stand.
-    await expect(write).rejects.toThrow(KubernetesCallError);
-    expect((await liveScaledObject(namespace, unit.name)).spec.cooldownPeriod).toBe(120);
-    expect(await autoscaler.readScaling([unit])).toEqual(before);
+    // Assess: the stale patch was refused and retried on the new version; both writes stand.
+    const live = await liveScaledObject(namespace, unit.name);
+    expect(live.spec.cooldownPeriod).toBe(120);
+    expect(await autoscaler.readScaling([unit])).toEqual({ [unit.name]: { minReplicas: 6, maxReplicas: 30, targetRpm: 100 } });
+    const patches = (await faults.calls()).filter((c) => c.operation === `PATCH /apis/keda.sh/v1alpha1/namespaces/${namespace}/scaledobjects/${unit.name}`);
+    expect(patches.slice(-2).map((c) => c.fault ?? 'none')).toEqual(['delay', 'none']);
+  });
+
+  it('does not retry a patch the apiserver refuses as invalid', async () => {
+    // Prepare
+    const patchKey = `kube:PATCH /apis/keda.sh/v1alpha1/namespaces/${namespace}/scaledobjects/${unit.name}`;
+    const patchesBefore = (await faults.counts())[patchKey] ?? 0;
+
+    // Act: a floor above the ceiling breaks KEDA's CEL rule.
+    const refused = autoscaler.setScaling(unit, { minReplicas: 50, maxReplicas: 10, targetRpm: 100 });
+
+    // Assess: one PATCH, refused with the apiserver's reason.
+    await expect(refused).rejects.toThrow(/HTTP 422 .*minReplicaCount must be less than or equal to maxReplicaCount/);
+    expect((await faults.counts())[patchKey]).toBe(patchesBefore + 1);
   });
 
   it('gives up when the tick is aborted', async () => {

@@ -2,7 +2,7 @@ import { CustomObjectsApi, PatchStrategy, type KubeConfig } from '@kubernetes/cl
 import type { UnitScaling } from '../../core/types.ts';
 import type { AutoscalerPort, CallOptions } from '../../reconcile/ports.ts';
 import type { Unit } from '../../spec/schema.ts';
-import { kubeCall, requestOptions } from './call.ts';
+import { kubeCall, requestOptions, type KubernetesCallError } from './call.ts';
 import { readScaledObject, SCALED_OBJECTS, scaledObjectRef, type ScaledObject } from './scaled-object.ts';
 
 /** The field manager of every write hwai makes; managedFields show it beside the operator's. */
@@ -22,8 +22,9 @@ const KEDA_DEFAULT_MAX = 100;
  * of a trigger would make hwai own the whole list and replace it with hwai's partial entry,
  * dropping the operator's metricName, dimensions and region (a JSON merge patch has the same
  * problem: it replaces arrays whole). So setScaling reads the object, and sends an RFC 6902
- * patch that tests the resourceVersion it read (optimistic concurrency: a concurrent writer
- * makes the patch fail instead of being overwritten) and replaces only the fields that differ.
+ * patch that tests the resourceVersion it read and replaces only the fields that differ
+ * (optimistic concurrency: a write in between fails the test, and hwai re-reads and patches the
+ * new version once, so neither write is lost).
  * Equal values send nothing, so a steady tick writes nothing. The fixed field manager still
  * records hwai in managedFields (as an Update).
  */
@@ -42,14 +43,25 @@ export class KedaAutoscaler implements AutoscalerPort {
   }
 
   async setScaling(unit: Unit, scaling: UnitScaling, options?: CallOptions): Promise<void> {
-    const live = await readScaledObject(this.api, unit, options);
-    const changes = scalingPatch(live, scaling);
-    if (changes.length === 0) return;
     const ref = scaledObjectRef(unit);
-    const body = [{ op: 'test', path: '/metadata/resourceVersion', value: live.metadata.resourceVersion }, ...changes];
-    await kubeCall(`patch ScaledObject ${ref.namespace}/${ref.name} (unit ${unit.name})`, () =>
-      this.api.patchNamespacedCustomObject({ ...SCALED_OBJECTS, ...ref, body, fieldManager: FIELD_MANAGER }, requestOptions(options, PatchStrategy.JsonPatch)),
-    );
+    for (let attempt = 1; ; attempt++) {
+      const live = await readScaledObject(this.api, unit, options);
+      const changes = scalingPatch(live, scaling);
+      if (changes.length === 0) return;
+      const body = [{ op: 'test', path: '/metadata/resourceVersion', value: live.metadata.resourceVersion }, ...changes];
+      try {
+        await kubeCall(`patch ScaledObject ${ref.namespace}/${ref.name} (unit ${unit.name})`, () =>
+          this.api.patchNamespacedCustomObject({ ...SCALED_OBJECTS, ...ref, body, fieldManager: FIELD_MANAGER }, requestOptions(options, PatchStrategy.JsonPatch)),
+        );
+        return;
+      } catch (error) {
+        // A failed `test` answers a bare 422. If the object moved since the read, someone else
+        // wrote in between: read again and patch their version, once; otherwise it is a real refusal.
+        if (attempt > 1 || (error as KubernetesCallError).code !== 422) throw error;
+        const now = await readScaledObject(this.api, unit, options);
+        if (now.metadata.resourceVersion === live.metadata.resourceVersion) throw error;
+      }
+    }
   }
 }
 
