@@ -133,6 +133,38 @@ class SentimentRunner(_Batched):
         return [SentimentRequest(text="warm-up: this is a fine day")]
 
 
+# --------------------------------------------------------------------------- vision
+
+
+class _VisionRunner(_Batched):
+    """An image processor plus a model class by name (optimum-neuron's or transformers' Auto class)."""
+
+    neuron_model_class: str
+    auto_model_class: str
+
+    def load(self) -> None:
+        import transformers
+        from transformers import AutoImageProcessor
+
+        s = self.settings
+        self.model_path = resolve_model_path(s)
+        self.processor = AutoImageProcessor.from_pretrained(self.model_path)
+        if s.backend == Backend.NEURON:
+            self.model = getattr(backends.neuron(), self.neuron_model_class).from_pretrained(self.model_path)
+            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+        else:
+            auto = getattr(transformers, self.auto_model_class)
+            self.model = self._place(auto.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
+
+    def batch_item(self, req: Any, img: Any) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    async def infer(self, req: Any) -> dict[str, Any]:
+        img = await asyncio.get_running_loop().run_in_executor(None, decode_image, req.image, "image", self.settings)
+        assert self.batcher
+        return await self.batcher.submit(self.batch_item(req, img))
+
+
 # --------------------------------------------------------------------------- image classification
 
 
@@ -142,29 +174,16 @@ class ImageClassificationRequest(BaseModel):
     top_k: int = Field(default=5, ge=1, le=100)
 
 
-class ImageClassificationRunner(_Batched):
+class ImageClassificationRunner(_VisionRunner):
     task = Task.IMAGE_CLASSIFICATION
     route = "/v1/image-classification"
     request_model = ImageClassificationRequest
 
-    def load(self) -> None:
-        from transformers import AutoImageProcessor
+    neuron_model_class = "NeuronModelForImageClassification"
+    auto_model_class = "AutoModelForImageClassification"
 
-        s = self.settings
-        self.model_path = resolve_model_path(s)
-        self.processor = AutoImageProcessor.from_pretrained(self.model_path)
-        if s.backend == Backend.NEURON:
-            self.model = backends.neuron().NeuronModelForImageClassification.from_pretrained(self.model_path)
-            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
-        else:
-            from transformers import AutoModelForImageClassification
-
-            self.model = self._place(AutoModelForImageClassification.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
-
-    async def infer(self, req: ImageClassificationRequest) -> dict[str, Any]:
-        img = await asyncio.get_running_loop().run_in_executor(None, decode_image, req.image, "image", self.settings)
-        assert self.batcher
-        return await self.batcher.submit((img, req.top_k))
+    def batch_item(self, req: ImageClassificationRequest, img: Any) -> tuple[Any, int]:
+        return (img, req.top_k)
 
     def _run_batch(self, items: list[tuple[Any, int]]) -> list[dict[str, Any]]:
         enc = self.processor(images=[i for i, _ in items], return_tensors="pt")
@@ -190,29 +209,16 @@ class ObjectDetectionRequest(BaseModel):
     max_detections: int = Field(default=100, ge=1, le=1000)
 
 
-class ObjectDetectionRunner(_Batched):
+class ObjectDetectionRunner(_VisionRunner):
     task = Task.OBJECT_DETECTION
     route = "/v1/object-detection"
     request_model = ObjectDetectionRequest
 
-    def load(self) -> None:
-        from transformers import AutoImageProcessor
+    neuron_model_class = "NeuronModelForObjectDetection"
+    auto_model_class = "AutoModelForObjectDetection"
 
-        s = self.settings
-        self.model_path = resolve_model_path(s)
-        self.processor = AutoImageProcessor.from_pretrained(self.model_path)
-        if s.backend == Backend.NEURON:
-            self.model = backends.neuron().NeuronModelForObjectDetection.from_pretrained(self.model_path)
-            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
-        else:
-            from transformers import AutoModelForObjectDetection
-
-            self.model = self._place(AutoModelForObjectDetection.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
-
-    async def infer(self, req: ObjectDetectionRequest) -> dict[str, Any]:
-        img = await asyncio.get_running_loop().run_in_executor(None, decode_image, req.image, "image", self.settings)
-        assert self.batcher
-        return await self.batcher.submit((img, req.threshold, req.max_detections))
+    def batch_item(self, req: ObjectDetectionRequest, img: Any) -> tuple[Any, float, int]:
+        return (img, req.threshold, req.max_detections)
 
     def _run_batch(self, items: list[tuple[Any, float, int]]) -> list[dict[str, Any]]:
         imgs = [i for i, _, _ in items]
