@@ -7,6 +7,8 @@ export interface PolicyContext {
   units: ReadonlyArray<Unit>;
   observed: ReadonlyMap<string, UnitObservation>;
   demandRpm: number | null;
+  /** Per-minute demand of the service, oldest first (the observation's); [] when unknown. */
+  demandHistory: ReadonlyArray<[number, number]>;
   settings: PolicySettings;
   state: ServiceState;
   now: number;
@@ -19,7 +21,7 @@ export interface PolicyProposal {
   shares: Record<string, number>;
   scaling: Record<string, UnitScaling>;
   reasons: string[];
-  /** Fields of the service state the policy changes (mode bookkeeping, floors, history). */
+  /** Fields of the service state the policy changes (mode bookkeeping, floors). */
   state: Partial<ServiceState>;
 }
 
