@@ -96,7 +96,7 @@ function decideService(
       shares = target;
       scaling = wanted.scaling ?? scaling;
       floorRpm = Object.fromEntries(units.map((u) => [u.name, u.maxRpm * spec.policy.targetUtilization]));
-      reasons.unshift(`override by ${override.by} until ${new Date(override.until).toISOString()}${override.force ? ' (forced)' : ''}: ${override.reason}`);
+      reasons.unshift(`override by ${override.by} until ${timeOf(override.until)}${override.force ? ' (forced)' : ''}: ${override.reason}`);
     } else {
       reasons.unshift(`override by ${override.by} names no unit of ${service} with a positive weight: ignored`);
     }
@@ -187,4 +187,10 @@ function overrideProgress(
     if (ready < need) waitingFor.push(`${u.name}: ${ready}/${need} ready`);
   }
   return { target: targetWeights, applied: { ...applied }, fraction: Math.round(Math.min(1, overlap) * 1000) / 1000, waitingFor };
+}
+
+/** An instant for a reason; a stored time out of the Date range must not stop the tick. */
+function timeOf(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `${ms} ms` : d.toISOString();
 }

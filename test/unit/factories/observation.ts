@@ -37,7 +37,7 @@ export function anObservation(spec: FleetSpec, at: number, units: Record<string,
 
 /** An override of the fleet's first service, changed where a case needs. */
 export function anOverride(overrides: Partial<Override> = {}): Override {
-  return { id: 'req-1', startedAt: 0, until: Number.MAX_SAFE_INTEGER, reason: 'test', by: 'alice', ...overrides };
+  return { id: 'req-1', startedAt: 0, until: Date.parse('2100-01-01T00:00:00Z'), reason: 'test', by: 'alice', ...overrides };
 }
 
 /** The fleet's one service in the given state. */
