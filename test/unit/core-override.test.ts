@@ -17,7 +17,7 @@ const TRN1_PODS_NEEDED = 18;
 
 /** The rule at the seed split, 10 ready pods on every unit but trn1. */
 function world(trn1Ready: number, overrides: Record<string, Partial<UnitObservation>> = {}) {
-  const units = Object.fromEntries(spec.units.map((u) => [u.name, { readyPods: 10, healthyTargets: 10, registeredTargets: 10, liveWeight: SEED_SPLIT[u.name as keyof typeof SEED_SPLIT] }]));
+  const units: Record<string, Partial<UnitObservation>> = Object.fromEntries(spec.units.map((u) => [u.name, { readyPods: 10, healthyTargets: 10, registeredTargets: 10, liveWeight: SEED_SPLIT[u.name as keyof typeof SEED_SPLIT] }]));
   units['trn1'] = { ...units['trn1']!, readyPods: trn1Ready, healthyTargets: trn1Ready, registeredTargets: trn1Ready };
   for (const [name, o] of Object.entries(overrides)) units[name] = { ...units[name]!, ...o };
   return anObservation(spec, NOW, units, [], DEMAND);

@@ -8,7 +8,7 @@ import type { Alert, UnitObservation } from './types.ts';
  * - a unit with no healthy targets gets weight 0 (the ALB fails open onto its unhealthy targets,
  *   or answers 503 when none is registered), unless no unit is healthy, in which case the last
  *   good weights stay and an alert goes out. This holds for a forced override too;
- * - a unit whose health was not observed keeps its current share: nothing moves onto it or off it;
+ * - a unit whose health was not observed gets no more than its current share;
  * - make before break: traffic moves from what is live now, and a unit's share grows only as far
  *   as its ready pods can serve at the breaking point; its floor is raised so the rest of the
  *   shift follows as pods become ready. Without the demand or the live weights there is no way to
@@ -122,12 +122,14 @@ export function enforceSafety(args: SafetyInput): SafeWeights {
     target = normalise(Object.fromEntries(units.map((u) => [u.name, healthy.has(u.name) ? healthyPods(observed.get(u.name)) * u.maxRpm : 0])));
     reasons.push('every unit wanted is unhealthy: spreading over the healthy units by ready capacity');
   }
-  // A unit of unknown health keeps the share it has; the others share the rest as wanted.
-  const frozen = names.filter((n) => health.get(n) === 'unknown' && (baseline?.[n] ?? 0) > 0);
-  if (frozen.length > 0) {
-    const kept = sum(frozen.map((n) => baseline![n]!));
-    target = Object.fromEntries(names.map((n) => [n, frozen.includes(n) ? baseline![n]! : (target[n] ?? 0) * (1 - kept)]));
-    reasons.push(`health of ${frozen.join(', ')} not observed: ${frozen.length === 1 ? 'its share stays' : 'their shares stay'} as live`);
+  // A unit of unknown health gets no more than it has: it may be down. It may give traffic up
+  // (the units that take it are known healthy, and make-before-break limits them).
+  const unseen = names.filter((n) => health.get(n) === 'unknown' && (baseline?.[n] ?? 0) > 0);
+  if (unseen.length > 0) {
+    const keep = Object.fromEntries(unseen.map((n) => [n, Math.min(baseline![n]!, wanted[n] ?? 0)]));
+    const kept = sum(Object.values(keep));
+    target = Object.fromEntries(names.map((n) => [n, keep[n] ?? (target[n] ?? 0) * (1 - kept)]));
+    reasons.push(`health of ${unseen.join(', ')} not observed: no more traffic onto ${unseen.length === 1 ? 'it' : 'them'}`);
   }
 
   // 2. Make before break, from what is serving now.

@@ -106,7 +106,7 @@ export function arbitraryObservation(spec: FleetSpec, at: number, options: Obser
           .map((s): PoolSignal => ({ family: s.family, kind: s.kind, at: at - s.ago * 1000 })),
         { maxLength: 4 },
       )
-    : fc.constant([]);
+    : fc.constant<PoolSignal[]>([]);
   const outage = fc.oneof(
     { weight: 4, arbitrary: fc.constant<Outage>('none') },
     { weight: 1, arbitrary: fc.constantFrom<Outage>('metrics', 'route', 'pods', 'all-unhealthy') },
