@@ -107,10 +107,12 @@ describe('expiry', () => {
     expect(d.state.override).toBeNull();
   });
 
-  it('an override naming no unit of the service with a positive weight is ignored, and says so', () => {
-    const d = decideWith(anOverride({ weights: { 'not-a-unit': 100 } }));
+  it('an override left naming no unit of the service (the fleet changed under it) ends once, with an alert', () => {
+    const d = decideWith(anOverride({ weights: { 'a-removed-unit': 100 } }));
     expect(d.mode).toBe('cost');
     expect(d.override).toBeNull();
-    expect(d.reasons[0]).toMatch(/names no unit of svc with a positive weight: ignored/);
+    expect(d.reasons[0]).toMatch(/names no unit of svc with a positive weight: ended/);
+    expect(d.alerts.filter((a) => a.kind === 'override-ended')).toHaveLength(1);
+    expect(d.state.override).toBeNull();
   });
 });

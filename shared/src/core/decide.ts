@@ -98,7 +98,11 @@ function decideService(
       floorRpm = Object.fromEntries(units.map((u) => [u.name, u.maxRpm * spec.policy.targetUtilization]));
       reasons.unshift(`override by ${override.by} until ${timeOf(override.until)}${override.force ? ' (forced)' : ''}: ${override.reason}`);
     } else {
-      reasons.unshift(`override by ${override.by} names no unit of ${service} with a positive weight: ignored`);
+      // Only a fleet spec changed under a stored override can get here (the override function
+      // validates the units): end it once, rather than report an override that does nothing.
+      reasons.unshift(`override by ${override.by} names no unit of ${service} with a positive weight: ended`);
+      alerts.push({ kind: 'override-ended', service, message: `${service}: override by ${override.by} names no unit of ${service} with a positive weight; automatic control resumes` });
+      state = { ...state, override: null };
     }
   }
 
