@@ -77,7 +77,7 @@ export function countPods(pods: ReadonlyArray<V1Pod>, desiredPods: number, now: 
       counts.pendingPods++;
       const created = pod.metadata?.creationTimestamp;
       if (created) counts.oldestPendingSeconds = Math.max(counts.oldestPendingSeconds, Math.floor((now - new Date(created).getTime()) / 1000));
-    } else if (scheduled?.status === 'True' || pod.spec?.nodeName) {
+    } else if (scheduled?.status === 'True' || pod.spec?.nodeName || phase === 'Running') {
       counts.startingPods++;
     }
   }
