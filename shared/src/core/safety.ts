@@ -120,7 +120,7 @@ export function enforceSafety(args: SafetyInput): SafeWeights {
   }
   if (sum(Object.values(target)) === 0) {
     target = normalise(Object.fromEntries(units.map((u) => [u.name, healthy.has(u.name) ? healthyPods(observed.get(u.name)) * u.maxRpm : 0])));
-    reasons.push('every unit wanted is unhealthy: spreading over the healthy units by ready capacity');
+    reasons.push('no unit wanted is known healthy: spreading over the healthy units by ready capacity');
   }
   // A unit of unknown health gets no more than it has: it may be down. It may give traffic up
   // (the units that take it are known healthy, and make-before-break limits them).

@@ -73,9 +73,10 @@ export interface Override {
   /** A mode to force, or explicit weights per unit. */
   mode?: 'cost' | 'capacity';
   weights?: Record<string, number>;
-  /** Apply the weights at once instead of floors first and weights as pods become ready. A unit
-   *  with no healthy target still gets weight 0 (the ALB fails open onto its unhealthy targets,
-   *  or answers 503 when none is registered). */
+  /** Apply the weights at once instead of floors first and weights as pods become ready. The
+   *  health rule still holds: a unit with no healthy target gets weight 0 (the ALB fails open
+   *  onto its unhealthy targets, or answers 503 when none is registered), and a unit whose
+   *  health was not observed gets no more than it has. */
   force?: boolean;
   startedAt: number;
   until: number;
