@@ -16,10 +16,18 @@ export const MAX_FORWARD_WEIGHT = 999;
 /** Audit entries kept per service, newest last (the state is one DynamoDB item: 400 KB at most). */
 export const HISTORY_LIMIT = 50;
 
+/** Free text an on-call reads in the alert: not blank, bounded. */
+const text = (what: string, max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine((s) => s.trim().length > 0, `required: ${what} (blank)`)
+    .transform((s) => s.trim());
+
 const who = {
   service: z.string().min(1).max(63),
-  reason: z.string().trim().min(1, 'required: say why').max(500),
-  by: z.string().trim().min(1, 'required: who asks').max(200),
+  reason: text('say why', 500),
+  by: text('who asks', 200),
   requestId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'expected 1–128 of A-Z a-z 0-9 . _ : - (a retry reuses it)'),
 };
 const duration = z.number().int().min(1).max(MAX_OVERRIDE_MINUTES);

@@ -84,7 +84,7 @@ export function serviceStatus(spec: FleetSpec, state: ControllerState, service: 
   return {
     service,
     mode: active ? 'override' : s.mode,
-    since: s.since > 0 ? new Date(active ? active.startedAt : s.since).toISOString() : null,
+    since: active ? new Date(active.startedAt).toISOString() : s.since > 0 ? new Date(s.since).toISOString() : null,
     override: active ? { ...active, untilIso: new Date(active.until).toISOString(), remainingMinutes: Math.ceil((active.until - now) / 60_000) } : null,
     // Progress belongs to the override it was measured for.
     progress: active && last?.override && last.at >= active.startedAt ? last.override : null,
