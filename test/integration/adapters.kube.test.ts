@@ -1,6 +1,6 @@
 // The Kubernetes adapters against the real apiserver, as the controller: every adapter call uses
 // the restricted token of manifests/rbac/hwai-controller.yaml; the admin only prepares fixtures.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesCallError } from '../../shared/src/adapters/kubernetes/call.ts';
 import { KubernetesCluster } from '../../shared/src/adapters/kubernetes/cluster.ts';
@@ -9,6 +9,7 @@ import { KarpenterSignals } from '../../shared/src/adapters/kubernetes/karpenter
 import { eksKubeConfig } from '../../shared/src/adapters/kubernetes/kubeconfig.ts';
 import { UnitSchema, type Unit } from '../../shared/src/spec/schema.ts';
 import { faults, freshNamespace, harness, kubeConfig } from '../harness/clients.ts';
+import { aPod, prepareUnit } from './adapters.fixtures.ts';
 
 const KEDA = { group: 'keda.sh', version: 'v1alpha1', plural: 'scaledobjects' };
 const NODECLAIMS = { group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims' };
@@ -31,36 +32,6 @@ function aUnit(name: string, namespace: string, family = 'inf2'): Unit {
     maxRpm: 105,
     latencySeconds: 0.85,
     scaledObject: { namespace, name },
-  });
-}
-
-/** A unit's Deployment and its ScaledObject as an operator writes them (KEDA aws-cloudwatch trigger). */
-async function prepareUnit(namespace: string, name: string, replicas = 3): Promise<void> {
-  const labels = { app: name };
-  await admin.makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace,
-    body: { metadata: { name }, spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'server', image: 'public.ecr.aws/hwai/sd21:test' }] } } } },
-  });
-  await adminCustom.createNamespacedCustomObject({
-    ...KEDA,
-    namespace,
-    body: {
-      apiVersion: 'keda.sh/v1alpha1',
-      kind: 'ScaledObject',
-      metadata: { name, labels: { 'team.example.com/owner': 'platform' } },
-      spec: {
-        scaleTargetRef: { name },
-        minReplicaCount: 1,
-        maxReplicaCount: 20,
-        cooldownPeriod: 300,
-        triggers: [
-          {
-            type: 'aws-cloudwatch',
-            metadata: { namespace: 'hw-agnostic-infer', metricName: 'requests', dimensionName: 'unit', dimensionValue: name, targetMetricValue: '105', awsRegion: 'us-east-1' },
-          },
-        ],
-      },
-    },
   });
 }
 
@@ -201,10 +172,6 @@ describe('KedaAutoscaler: the ScaledObject fields hwai owns', () => {
     expect((await faults.calls()).slice(before)).toEqual([]);
   });
 });
-
-function aPod(name: string, app: string, owner: string): V1Pod {
-  return { metadata: { name, labels: { app }, annotations: { 'hwai.dev/owner': owner } }, spec: { containers: [{ name: 'server', image: 'public.ecr.aws/hwai/sd21:test' }] } };
-}
 
 describe('KubernetesCluster: pods of each unit', () => {
   let namespace: string;
