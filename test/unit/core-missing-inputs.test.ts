@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide } from '../../shared/src/core/decide.ts';
+import { decide } from '../../shared/src/policies/index.ts';
 import { initialControllerState, initialServiceState } from '../../shared/src/core/state.ts';
 import type { ControllerState, UnitObservation } from '../../shared/src/core/types.ts';
 import { fleetOf, seedLikeUnits } from './factories/fleet.ts';

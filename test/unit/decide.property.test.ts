@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toIntegerWeights } from '../../shared/src/core/cost.ts';
-import { decide } from '../../shared/src/core/decide.ts';
+import { decide } from '../../shared/src/policies/index.ts';
 import { healthOf, healthyPods } from '../../shared/src/core/safety.ts';
 import { initialControllerState } from '../../shared/src/core/state.ts';
 import type { ControllerState, Observation, ServiceDecision, UnitObservation } from '../../shared/src/core/types.ts';

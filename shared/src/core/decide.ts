@@ -1,8 +1,6 @@
-import { POLICIES } from '../policies/index.ts';
-import type { PolicyContext } from '../policies/types.ts';
 import type { FleetSpec, PolicyKind, Unit } from '../spec/schema.ts';
-import { costSplit, capacitySplit } from '../policies/static.ts';
 import { toIntegerWeights } from './cost.ts';
+import type { PolicyBook, PolicyContext } from './policy.ts';
 import { probeFloor, updatePools } from './pools.ts';
 import { enforceSafety, healthyPods, WEIGHT_TOTAL } from './safety.ts';
 import { initialServiceState } from './state.ts';
@@ -21,17 +19,25 @@ import type {
 } from './types.ts';
 
 /**
- * The decision core: a pure function of the fleet spec, one observation, the state left by the
- * last tick, and the time. No I/O, no clock, no randomness: the same inputs give the same output,
- * and a world that does not change leaves the state as it was (so the tick writes nothing).
+ * Kept for the callers that import `decide` from here; new code imports it from
+ * '../policies/index.ts', where the policies are bound. (Once none is left, this line goes and
+ * the core imports nothing above it at all.)
  */
-export function decide(spec: FleetSpec, observation: Observation, state: ControllerState, now: number, policy: PolicyKind = spec.policy.kind): Decision {
+export { decide } from '../policies/index.ts';
+
+/**
+ * The decision core: a pure function of the fleet spec, one observation, the state left by the
+ * last tick, and the time, deciding with the policies it is given. No I/O, no clock, no
+ * randomness: the same inputs give the same output, and a world that does not change leaves the
+ * state as it was (so the tick writes nothing).
+ */
+export function decideWith(book: PolicyBook, spec: FleetSpec, observation: Observation, state: ControllerState, now: number, policy: PolicyKind = spec.policy.kind): Decision {
   const services: ServiceDecision[] = [];
   const next: ControllerState = { ...state, services: { ...state.services } };
   for (const serviceName of Object.keys(spec.services).sort()) {
     const observed = observation.services.find((s) => s.service === serviceName);
     if (!observed) continue; // not observed this tick: leave it as it is
-    const decision = decideService(spec, serviceName, observed, observation, state.services[serviceName] ?? initialServiceState(), now, policy);
+    const decision = decideService(book, spec, serviceName, observed, observation, state.services[serviceName] ?? initialServiceState(), now, policy);
     services.push(decision);
     next.services[serviceName] = decision.state;
   }
@@ -39,6 +45,7 @@ export function decide(spec: FleetSpec, observation: Observation, state: Control
 }
 
 function decideService(
+  book: PolicyBook,
   spec: FleetSpec,
   service: string,
   observed: ServiceObservation,
@@ -77,7 +84,7 @@ function decideService(
   }
 
   const ctx: PolicyContext = { service, units, observed: byUnit, demandRpm, demandHistory, settings: spec.policy, state, now };
-  const proposal = POLICIES[policyKind](ctx);
+  const proposal = book.policies[policyKind](ctx);
   state = { ...state, ...proposal.state };
   let mode: ServiceDecision['mode'] = proposal.mode;
   let shares = proposal.shares;
@@ -89,7 +96,7 @@ function decideService(
   // become ready (or at once when forced).
   let target: Record<string, number> | null = null;
   if (override) {
-    const wanted = overrideTarget(ctx, override);
+    const wanted = overrideTarget(book, ctx, override);
     if (Object.values(wanted.shares).some((w) => w > 0)) {
       target = wanted.shares;
       mode = 'override';
@@ -151,11 +158,11 @@ function decideService(
 }
 
 /** The override's target shares over the service's units, and the scaling of its mode if it names one. */
-function overrideTarget(ctx: PolicyContext, override: Override): { shares: Record<string, number>; scaling: Record<string, UnitScaling> | null } {
+function overrideTarget(book: PolicyBook, ctx: PolicyContext, override: Override): { shares: Record<string, number>; scaling: Record<string, UnitScaling> | null } {
   if (override.weights) {
     return { shares: Object.fromEntries(ctx.units.map((u) => [u.name, Math.max(0, override.weights![u.name] ?? 0)])), scaling: null };
   }
-  const split = override.mode === 'capacity' ? capacitySplit(ctx) : costSplit(ctx);
+  const split = book.splits[override.mode ?? 'cost'](ctx);
   return { shares: split.shares, scaling: split.scaling };
 }
 
