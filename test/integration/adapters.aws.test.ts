@@ -1,7 +1,7 @@
 // The AWS adapters against moto, through the real SDK clients and the fault injector: what the
 // controller reads and writes on the ALB, CloudWatch, DynamoDB, SNS and EC2.
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
-import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
 import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSubnetCommand, CreateVpcCommand } from '@aws-sdk/client-ec2';
 import {
@@ -340,10 +340,10 @@ describe('CloudWatch metrics', () => {
   const at = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE + 30_000;
   const last = Math.floor((at - 120_000) / MINUTE) * MINUTE - MINUTE;
   const dims = (service: string, unit: string) => [{ Name: 'service', Value: service }, { Name: 'unit', Value: unit }];
-  const request = (service: string, unit: string, value: number, t: number) => ({ MetricName: 'RequestCount', Value: value, Unit: 'Count' as const, Timestamp: new Date(t), Dimensions: dims(service, unit) });
-  const latency = (service: string, unit: string, ms: number, t: number) => ({ MetricName: 'Latency', Value: ms, Unit: 'Milliseconds' as const, Timestamp: new Date(t), Dimensions: dims(service, unit) });
+  const request = (service: string, unit: string, value: number, t: number): MetricDatum => ({ MetricName: 'RequestCount', Value: value, Unit: 'Count', Timestamp: new Date(t), Dimensions: dims(service, unit) });
+  const latency = (service: string, unit: string, ms: number, t: number): MetricDatum => ({ MetricName: 'Latency', Value: ms, Unit: 'Milliseconds', Timestamp: new Date(t), Dimensions: dims(service, unit) });
 
-  async function publish(data: ReturnType<typeof request>[]): Promise<void> {
+  async function publish(data: MetricDatum[]): Promise<void> {
     const { cloudwatch } = awsClients({ direct: true });
     for (let i = 0; i < data.length; i += 500) await cloudwatch.send(new PutMetricDataCommand({ Namespace: 'hw-agnostic-infer', MetricData: data.slice(i, i + 500) }));
   }
