@@ -107,6 +107,19 @@ describe('expiry', () => {
     expect(d.state.override).toBeNull();
   });
 
+  it('after expiry the way back is make-before-break too: traffic returns only onto ready pods', () => {
+    const expired = anOverride({ weights: { trn1: 100 }, until: NOW });
+    // The override moved everything onto trn1; the other units were scaled down to one pod each.
+    const units = Object.fromEntries(
+      spec.units.map((u) => [u.name, u.name === 'trn1' ? { readyPods: 18, healthyTargets: 18, liveWeight: 100 } : { readyPods: 1, healthyTargets: 1, liveWeight: 0 }]),
+    );
+    const d = decide(spec, anObservation(spec, NOW, units, [], DEMAND), stateOf(spec, { override: expired, lastGoodWeights: TRN1_ONLY }), NOW, 'static-cost').services[0]!;
+    // One inf2 pod serves 105 of 2,000 rpm: about 5%, not the seed's 40%.
+    expect(d.weights['inf2']).toBeLessThanOrEqual(6);
+    expect(d.weights['trn1']).toBeGreaterThan(75);
+    expect(d.scaling['inf2']!.minReplicas).toBe(8); // 40% of 2,000 rpm at 105 rpm per pod
+  });
+
   it('an override left naming no unit of the service (the fleet changed under it) ends once, with an alert', () => {
     const d = decideWith(anOverride({ weights: { 'a-removed-unit': 100 } }));
     expect(d.mode).toBe('cost');
