@@ -23,14 +23,15 @@ const reservation = (now: number): PoolSignal => ({
 });
 
 /** Ticks through the minutes; inf2 is refused at minute 0; `reserved` says when a reservation is seen; inf2 readiness per minute. */
-function run(minutes: number, reserved: (minute: number) => boolean, inf2Ready: (minute: number) => number) {
+function run(minutes: number, reserved: (minute: number) => boolean, inf2Ready: (minute: number) => number | null) {
   let state: ControllerState = initialControllerState();
   const ticks = [];
   for (let m = 0; m < minutes; m++) {
     const now = NOW + m * TICK;
     const signals = [...(m === 0 ? [ice(now)] : []), ...(reserved(m) ? [reservation(now)] : [])];
     const ready = inf2Ready(m);
-    const d = decide(spec, anObservation(spec, now, { inf2: { readyPods: ready, healthyTargets: ready } }, signals, 400), state, now, 'step');
+    // Unread pods (the cluster unreachable) with the ALB still read: 2 healthy targets.
+    const d = decide(spec, anObservation(spec, now, { inf2: { readyPods: ready, healthyTargets: ready ?? 2 } }, signals, 400), state, now, 'step');
     state = d.state;
     ticks.push({ minute: m, decision: d.services[0]!, pool: state.services['svc']!.pools['inf2']! });
   }
@@ -71,5 +72,28 @@ describe('a capacity reservation with free instances in a short pool', () => {
     for (const t of ticks) expect(t.decision.reasons.some((r) => r.startsWith('probing'))).toBe(t.pool.shortSince !== null);
     const calm = decide(spec, anObservation(spec, NOW, {}, [reservation(NOW)], 400), initialControllerState(), NOW, 'step').state.services['svc']!;
     expect(calm.pools['inf2']).toMatchObject({ shortSince: null, probe: null });
+  });
+});
+
+describe('a probe with the cluster unread', () => {
+  const quietAt = spec.policy.shortageSignalSeconds / spec.policy.tickSeconds;
+
+  it('does not start while the probe unit\'s pods are not observed, and starts from what is ready once they are', () => {
+    const ticks = run(quietAt + 4, () => false, (m) => (m >= quietAt && m < quietAt + 2 ? null : 2));
+    expect(ticks[quietAt]!.decision.reasons).toContain('probe of inf2 waits: pods of inf2 not observed');
+    expect(probeStart(ticks)).toBe(quietAt + 2);
+    expect(ticks[quietAt + 2]!.pool.probe).toMatchObject({ baselineReady: 2 });
+  });
+
+  it('is neither failed nor passed while its pods are not observed, even past its deadline', () => {
+    const deadlineMinutes = (spec.units[0]!.startupSeconds + spec.policy.pendingGraceSeconds) / 60;
+    const seenAgain = quietAt + deadlineMinutes + 3;
+    const ticks = run(seenAgain + 1, () => false, (m) => (m <= quietAt ? 2 : m < seenAgain ? null : 3));
+    expect(probeStart(ticks)).toBe(quietAt);
+    for (const t of ticks.slice(quietAt + 1, seenAgain)) {
+      expect(t.decision.reasons).toContain('probing inf2: pods of inf2 not observed; the probe is judged when they are');
+      expect(t.pool.probe).not.toBeNull();
+    }
+    expect(shortageEnd(ticks)).toBe(seenAgain);
   });
 });

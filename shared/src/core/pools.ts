@@ -62,19 +62,23 @@ export function updatePools(
     if (pool.shortSince !== null) {
       const probeUnit = cheapest(members);
       if (pool.probe) {
-        const o = observed.get(pool.probe.unit);
+        // Unread pods prove nothing either way: the probe is judged on a tick that sees them
+        // (a refused launch is proof enough on its own).
+        const ready = observed.get(pool.probe.unit)?.readyPods ?? null;
         const refusedSince = latestRefusal(signals, family, pool.probe.startedAt);
         const deadline = pool.probe.startedAt + ((probeUnit?.startupSeconds ?? 600) + settings.pendingGraceSeconds) * 1000;
-        if ((o?.readyPods ?? 0) >= pool.probe.baselineReady + pool.probe.pods) {
+        if (ready !== null && ready >= pool.probe.baselineReady + pool.probe.pods) {
           reasons.push(`probe of ${family} succeeded: ${pool.probe.pods} pod(s) became ready on ${pool.probe.unit}; capacity is back`);
           ended.push(family);
           pools[family] = { ...initialPoolState(), lastProbeAt: now };
           continue;
         }
-        if (refusedSince !== null || now >= deadline) {
+        if (refusedSince !== null || (ready !== null && now >= deadline)) {
           reasons.push(`probe of ${family} failed (${refusedSince !== null ? 'launch refused' : 'pods not ready in time'}); retry in ${settings.probeIntervalSeconds}s`);
           pool.probe = null;
           pool.lastProbeAt = now;
+        } else if (ready === null) {
+          reasons.push(`probing ${family}: pods of ${pool.probe.unit} not observed; the probe is judged when they are`);
         } else {
           reasons.push(`probing ${family}: waiting for ${pool.probe.pods} pod(s) on ${pool.probe.unit}`);
         }
@@ -85,13 +89,18 @@ export function updatePools(
         const reserved = reservationAvailable(signals, family, now - (settings.shortageSignalSeconds + settings.tickSeconds) * 1000);
         const due = pool.lastProbeAt === null || now - pool.lastProbeAt >= settings.probeIntervalSeconds * 1000;
         if ((quiet || reserved) && due && probeUnit) {
-          const baselineReady = observed.get(probeUnit.name)?.readyPods ?? 0;
-          pool.probe = { unit: probeUnit.name, startedAt: now, baselineReady, pods: settings.probePods };
-          pool.lastProbeAt = now;
-          reasons.push(
-            `probing ${family}: raising ${probeUnit.name} to ${baselineReady + settings.probePods} pod(s)` +
-              (quiet ? '' : ' (a capacity reservation has free instances: not waiting for the refusals to age out)'),
-          );
+          // A probe counts from the pods ready when it starts, so it needs them observed.
+          const baselineReady = observed.get(probeUnit.name)?.readyPods ?? null;
+          if (baselineReady === null) {
+            reasons.push(`probe of ${family} waits: pods of ${probeUnit.name} not observed`);
+          } else {
+            pool.probe = { unit: probeUnit.name, startedAt: now, baselineReady, pods: settings.probePods };
+            pool.lastProbeAt = now;
+            reasons.push(
+              `probing ${family}: raising ${probeUnit.name} to ${baselineReady + settings.probePods} pod(s)` +
+                (quiet ? '' : ' (a capacity reservation has free instances: not waiting for the refusals to age out)'),
+            );
+          }
         }
       }
     }
