@@ -27,3 +27,35 @@ export async function readScaledObject(api: CustomObjectsApi, unit: Unit, option
     api.getNamespacedCustomObject({ ...SCALED_OBJECTS, ...ref }, requestOptions(options)) as Promise<ScaledObject>,
   );
 }
+
+/**
+ * The ScaledObjects of `units`, one LIST per namespace however many units live there (a GET per
+ * unit would cost a call per unit per tick). A unit whose ScaledObject is not there fails the
+ * read, naming it, as a GET's 404 would.
+ */
+export async function readScaledObjects(api: CustomObjectsApi, units: ReadonlyArray<Unit>, options?: CallOptions): Promise<Map<string, ScaledObject>> {
+  const byNamespace = await listPerNamespace(
+    units.map((u) => scaledObjectRef(u).namespace),
+    (namespace) =>
+      kubeCall(`ScaledObjects in ${namespace}`, () => api.listNamespacedCustomObject({ ...SCALED_OBJECTS, namespace }, requestOptions(options)) as Promise<{ items: ScaledObject[] }>).then((l) => l.items),
+  );
+  const found = new Map<string, ScaledObject>();
+  for (const unit of units) {
+    const ref = scaledObjectRef(unit);
+    const so = byNamespace.get(ref.namespace)!.find((o) => o.metadata.name === ref.name);
+    if (!so) throw new ScaledObjectNotFoundError(`ScaledObject ${ref.namespace}/${ref.name} (unit ${unit.name}): not found`);
+    found.set(unit.name, so);
+  }
+  return found;
+}
+
+export class ScaledObjectNotFoundError extends Error {
+  override name = 'ScaledObjectNotFoundError';
+}
+
+/** One `list` per distinct namespace, in parallel: namespace → its items. */
+export async function listPerNamespace<T>(namespaces: ReadonlyArray<string>, list: (namespace: string) => Promise<T[]>): Promise<Map<string, T[]>> {
+  const distinct = [...new Set(namespaces)];
+  const lists = await Promise.all(distinct.map(list));
+  return new Map(distinct.map((n, i) => [n, lists[i]!]));
+}
