@@ -138,14 +138,28 @@ describe('two controller ticks started together', () => {
     const live = (await elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }))).Rules![0]!.Actions![0]!.ForwardConfig!.TargetGroups!.map((g) => g.Weight);
     expect(live).toEqual(fleet.units.map((u) => winner.decision.services[0]!.weights[u.name]));
 
-    // Act: the next tick, the world unchanged.
+    // Act: the next tick in the same container, the world unchanged.
     await faults.reset();
-    const next = await runTick(fleet, aController().ports, { policy: 'static-cost' });
+    const next = await runTick(fleet, a.ports, { policy: 'static-cost' });
 
-    // Assess: nothing to change, so no write of any kind, not even the lease.
+    // Assess: nothing to change, so no write of any kind, not even the lease; and the reads of a
+    // steady tick for one service of five units: 13 calls, 5 of them target health (one per group).
     expect(next.outcome).toBe('unchanged');
     expect(next.errors).toEqual([]);
     expect(await writeCalls()).toEqual({});
+    const namespace = fleet.units[0]!.scaledObject!.namespace;
+    expect(await faults.counts()).toEqual({
+      'dynamodb:GetItem': 1,
+      'monitoring:GetMetricData': 1,
+      'ec2:DescribeCapacityReservations': 1,
+      'elasticloadbalancing:DescribeRules': 1,
+      'elasticloadbalancing:DescribeTargetHealth': 5,
+      'kube:GET /api/v1/events': 1,
+      'kube:GET /apis/karpenter.sh/v1/nodeclaims': 1,
+      [`kube:GET /apis/keda.sh/v1alpha1/namespaces/${namespace}/scaledobjects`]: 1,
+      [`kube:GET /apis/apps/v1/namespaces/${namespace}/deployments`]: 1,
+      [`kube:GET /api/v1/namespaces/${namespace}/pods`]: 1,
+    });
   });
 
   it('the ScaledObjects hold what the winner decided', async () => {

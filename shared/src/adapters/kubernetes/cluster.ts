@@ -1,8 +1,8 @@
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1LabelSelector, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type KubeConfig, type V1LabelSelector, type V1Pod } from '@kubernetes/client-node';
 import type { CallOptions, Clock, ClusterPort, UnitPods } from '../../reconcile/ports.ts';
 import type { Unit } from '../../spec/schema.ts';
 import { kubeCall, requestOptions } from './call.ts';
-import { listPerNamespace, readScaledObjects } from './scaled-object.ts';
+import { listPerNamespace, ScaledObjectLists } from './scaled-object.ts';
 
 /**
  * Pods of each unit: the unit's ScaledObject names the Deployment it scales; the Deployment's
@@ -16,7 +16,7 @@ import { listPerNamespace, readScaledObjects } from './scaled-object.ts';
  * count as none.
  */
 export class KubernetesCluster implements ClusterPort {
-  private readonly custom: CustomObjectsApi;
+  private readonly scaledObjects: ScaledObjectLists;
   private readonly apps: AppsV1Api;
   private readonly core: CoreV1Api;
 
@@ -24,7 +24,7 @@ export class KubernetesCluster implements ClusterPort {
     kubeConfig: KubeConfig,
     private readonly clock: Clock,
   ) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.scaledObjects = ScaledObjectLists.for(kubeConfig);
     this.apps = kubeConfig.makeApiClient(AppsV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
   }
@@ -32,7 +32,7 @@ export class KubernetesCluster implements ClusterPort {
   /** Units without a scaledObject in the spec are left out: not observed, never guessed. */
   async readPods(units: ReadonlyArray<Unit>, options?: CallOptions): Promise<Record<string, UnitPods>> {
     const scaled = units.filter((u) => u.scaledObject);
-    const objects = await readScaledObjects(this.custom, scaled, options);
+    const objects = await this.scaledObjects.read(scaled, options);
     const targets = scaled.map((u) => {
       const so = objects.get(u.name)!;
       const { kind = 'Deployment', name } = so.spec.scaleTargetRef;

@@ -3,7 +3,7 @@ import type { UnitScaling } from '../../core/types.ts';
 import type { AutoscalerPort, CallOptions } from '../../reconcile/ports.ts';
 import type { Unit } from '../../spec/schema.ts';
 import { kubeCall, requestOptions, type KubernetesCallError } from './call.ts';
-import { readScaledObject, readScaledObjects, SCALED_OBJECTS, scaledObjectRef, type ScaledObject } from './scaled-object.ts';
+import { readScaledObject, SCALED_OBJECTS, ScaledObjectLists, scaledObjectRef, type ScaledObject } from './scaled-object.ts';
 
 /** The field manager of every write hwai makes; managedFields show it beside the operator's. */
 export const FIELD_MANAGER = 'hwai-controller';
@@ -30,14 +30,16 @@ const KEDA_DEFAULT_MAX = 100;
  */
 export class KedaAutoscaler implements AutoscalerPort {
   private readonly api: CustomObjectsApi;
+  private readonly lists: ScaledObjectLists;
 
   constructor(kubeConfig: KubeConfig) {
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.lists = ScaledObjectLists.for(kubeConfig);
   }
 
   /** Units without a scaledObject in the spec are left out: not observed, never guessed. */
   async readScaling(units: ReadonlyArray<Unit>, options?: CallOptions): Promise<Record<string, UnitScaling>> {
-    const objects = await readScaledObjects(this.api, units.filter((u) => u.scaledObject), options);
+    const objects = await this.lists.read(units.filter((u) => u.scaledObject), options);
     return Object.fromEntries([...objects].map(([unit, so]) => [unit, scalingOf(so)]));
   }
 

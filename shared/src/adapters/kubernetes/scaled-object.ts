@@ -1,4 +1,5 @@
-import type { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { SingleFlight } from '../single-flight.ts';
 import type { Unit } from '../../spec/schema.ts';
 import type { CallOptions } from '../../reconcile/ports.ts';
 import { kubeCall, requestOptions } from './call.ts';
@@ -29,24 +30,42 @@ export async function readScaledObject(api: CustomObjectsApi, unit: Unit, option
 }
 
 /**
- * The ScaledObjects of `units`, one LIST per namespace however many units live there (a GET per
- * unit would cost a call per unit per tick). A unit whose ScaledObject is not there fails the
- * read, naming it, as a GET's 404 would.
+ * The ScaledObjects of units, one LIST per namespace however many units live there (a GET per
+ * unit would cost a call per unit per tick). One instance per KubeConfig, so the autoscaler and
+ * the cluster adapter reading in the same tick share the list in flight. A unit whose
+ * ScaledObject is not there fails the read, naming it, as a GET's 404 would.
  */
-export async function readScaledObjects(api: CustomObjectsApi, units: ReadonlyArray<Unit>, options?: CallOptions): Promise<Map<string, ScaledObject>> {
-  const byNamespace = await listPerNamespace(
-    units.map((u) => scaledObjectRef(u).namespace),
-    (namespace) =>
-      kubeCall(`ScaledObjects in ${namespace}`, () => api.listNamespacedCustomObject({ ...SCALED_OBJECTS, namespace }, requestOptions(options)) as Promise<{ items: ScaledObject[] }>).then((l) => l.items),
-  );
-  const found = new Map<string, ScaledObject>();
-  for (const unit of units) {
-    const ref = scaledObjectRef(unit);
-    const so = byNamespace.get(ref.namespace)!.find((o) => o.metadata.name === ref.name);
-    if (!so) throw new ScaledObjectNotFoundError(`ScaledObject ${ref.namespace}/${ref.name} (unit ${unit.name}): not found`);
-    found.set(unit.name, so);
+export class ScaledObjectLists {
+  private static readonly byConfig = new WeakMap<KubeConfig, ScaledObjectLists>();
+  private readonly flights = new SingleFlight<ScaledObject[]>();
+
+  static for(kubeConfig: KubeConfig): ScaledObjectLists {
+    let lists = ScaledObjectLists.byConfig.get(kubeConfig);
+    if (!lists) ScaledObjectLists.byConfig.set(kubeConfig, (lists = new ScaledObjectLists(kubeConfig.makeApiClient(CustomObjectsApi))));
+    return lists;
   }
-  return found;
+
+  private constructor(private readonly api: CustomObjectsApi) {}
+
+  async read(units: ReadonlyArray<Unit>, options?: CallOptions): Promise<Map<string, ScaledObject>> {
+    const byNamespace = await listPerNamespace(
+      units.map((u) => scaledObjectRef(u).namespace),
+      (namespace) =>
+        this.flights.run(namespace, () =>
+          kubeCall(`ScaledObjects in ${namespace}`, () => this.api.listNamespacedCustomObject({ ...SCALED_OBJECTS, namespace }, requestOptions(options)) as Promise<{ items: ScaledObject[] }>).then(
+            (l) => l.items,
+          ),
+        ),
+    );
+    const found = new Map<string, ScaledObject>();
+    for (const unit of units) {
+      const ref = scaledObjectRef(unit);
+      const so = byNamespace.get(ref.namespace)!.find((o) => o.metadata.name === ref.name);
+      if (!so) throw new ScaledObjectNotFoundError(`ScaledObject ${ref.namespace}/${ref.name} (unit ${unit.name}): not found`);
+      found.set(unit.name, so);
+    }
+    return found;
+  }
 }
 
 export class ScaledObjectNotFoundError extends Error {
