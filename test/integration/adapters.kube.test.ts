@@ -8,7 +8,7 @@ import { FIELD_MANAGER, KedaAutoscaler } from '../../shared/src/adapters/kuberne
 import { KarpenterSignals } from '../../shared/src/adapters/kubernetes/karpenter-signals.ts';
 import { eksKubeConfig } from '../../shared/src/adapters/kubernetes/kubeconfig.ts';
 import { UnitSchema, type Unit } from '../../shared/src/spec/schema.ts';
-import { faults, freshNamespace, harness, kubeConfig } from '../harness/clients.ts';
+import { faults, freshNamespace, harness, kubeConfig, kubeFailure } from '../harness/clients.ts';
 import { aPod, prepareUnit } from './adapters.fixtures.ts';
 
 const KEDA = { group: 'keda.sh', version: 'v1alpha1', plural: 'scaledobjects' };
@@ -233,6 +233,17 @@ describe('KubernetesCluster: pods of each unit', () => {
 
   it('fails, naming it, when a unit’s ScaledObject is not there', async () => {
     await expect(cluster.readPods([aUnit('sd21-gone', namespace)])).rejects.toThrow(`ScaledObject ${namespace}/sd21-gone (unit sd21-gone): not found`);
+  });
+});
+
+describe('the controller’s RBAC: reads by list, never watches', () => {
+  it('is forbidden to watch the pods it lists', async () => {
+    const namespace = await freshNamespace('watch');
+
+    const status = await kubeFailure(controller.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, watch: true, timeoutSeconds: 1 }));
+
+    expect(status).toMatchObject({ code: 403, reason: 'Forbidden' });
+    expect(status.message).toContain('cannot watch resource "pods"');
   });
 });
 
