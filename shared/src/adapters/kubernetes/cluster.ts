@@ -69,8 +69,11 @@ export function countPods(pods: ReadonlyArray<V1Pod>, desiredPods: number, now: 
       counts.readyPods++;
     } else if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
       counts.pendingPods++;
-      const created = pod.metadata?.creationTimestamp;
-      if (created) counts.oldestPendingSeconds = Math.max(counts.oldestPendingSeconds, Math.floor((now - new Date(created).getTime()) / 1000));
+      // Waiting since the scheduler first said Unschedulable (the condition's transition), else
+      // since creation: the same in a cluster, and a time the twin can set where it cannot set
+      // creationTimestamp (the apiserver stamps it).
+      const since = scheduled.lastTransitionTime ?? pod.metadata?.creationTimestamp;
+      if (since) counts.oldestPendingSeconds = Math.max(counts.oldestPendingSeconds, Math.floor((now - new Date(since).getTime()) / 1000));
     } else if (scheduled?.status === 'True' || pod.spec?.nodeName || phase === 'Running') {
       counts.startingPods++;
     }
