@@ -192,7 +192,8 @@ async function applyPlan(spec: FleetSpec, ports: Ports, decision: Decision, plan
 /** The state to store after this tick, with failing actuation counted, and the alerts to send. */
 function record(decision: Decision, stored: StoredState, failedServices: ReadonlySet<string>): { state: ControllerState; alerts: Alert[] } {
   const alerts: Alert[] = decision.services.flatMap((d) => d.alerts);
-  const state: ControllerState = { version: stored.state.version + 1, services: { ...decision.state.services } };
+  // Whatever else the state carries (records other writers keep in it) goes on as it was.
+  const state: ControllerState = { ...decision.state, version: stored.state.version + 1, services: { ...decision.state.services } };
   for (const d of decision.services) {
     const failures = failedServices.has(d.service) ? d.state.actuationFailures + 1 : 0;
     state.services[d.service] = { ...d.state, actuationFailures: failures };
