@@ -283,3 +283,61 @@ describe('the deployed handler modules', () => {
     expect(() => overrideConfig({ ...world.env, HWAI_STATE_TABLE: undefined })).toThrow(/HWAI_STATE_TABLE: required/);
   });
 });
+
+describe('the hwai CLI against the harness', () => {
+  async function hwai(...argv: string[]) {
+    const { main } = await import('../../shared/src/cli/main.ts');
+    const { PassThrough } = await import('node:stream');
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let o = '';
+    let e = '';
+    out.on('data', (c: Buffer) => (o += c.toString()));
+    err.on('data', (c: Buffer) => (e += c.toString()));
+    const code = await main(argv, { out, err });
+    return { code, out: o, err: e };
+  }
+
+  beforeAll(() => {
+    Object.assign(process.env, world.env, { HWAI_DRY_RUN: 'false', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
+  });
+
+  it('plan prints the weights a tick would change and writes nothing; invoke then applies them; status shows the decision', async () => {
+    // Prepare: the rule edited by hand.
+    await setLiveWeights(world, [20, 20, 20, 20, 20]);
+    await faults.reset();
+
+    // Act
+    const plan = await hwai('plan');
+
+    // Assess
+    expect(plan.code).toBe(0);
+    expect(plan.out).toMatch(/weight {2}sd21-inf2-neuron\s+20 → \d+/);
+    expect(plan.out).toContain('nothing was written');
+    expect(await writeCalls()).toEqual({});
+
+    // Act
+    const invoked = await hwai('invoke', 'controller', '--event', 'events/scheduled-tick.json');
+    const status = await hwai('status', '--local', '--service', 'sd21');
+
+    // Assess
+    expect(invoked.code).toBe(0);
+    const answer = JSON.parse(invoked.out) as ControllerAnswer;
+    expect(answer.outcome).toBe('applied');
+    expect(await liveWeights(world)).toEqual(answer.services[0]!.weights);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/^sd21: mode /);
+    expect(status.out).toContain('last decision');
+    for (const [unit, weight] of Object.entries(answer.services[0]!.weights)) expect(status.out).toMatch(new RegExp(`${unit}\\s+\\w+\\s+${weight}\\s`));
+  });
+
+  it('invoke refuses a malformed event file, naming the field, and writes nothing', async () => {
+    await faults.reset();
+
+    const run = await hwai('invoke', 'override', '--event', 'events/scheduled-tick.json');
+
+    expect(run.code).toBe(2);
+    expect(run.err).toMatch(/action: /);
+    expect(await writeCalls()).toEqual({});
+  });
+});
