@@ -4,7 +4,6 @@ import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Context } from 'aws-lambda';
-import type { ControllerAnswer } from '../control/controller.ts';
 import type { OverrideAnswer } from '../control/override-service.ts';
 import type { ServiceStatus } from '../control/status.ts';
 import type { UnitScaling } from '../core/types.ts';
