@@ -100,21 +100,27 @@ export async function runTick(fleet: FleetSpec, ports: Ports, options: TickOptio
   }
 
   const holder = options.holder ?? randomUUID();
-  const leased = await attemptValue(errors, 'lease', 'lease', () => ports.lease.acquire(holder, LEASE_TTL_FRACTION * spec.policy.tickSeconds * 1000, call));
+  const ttlMs = LEASE_TTL_FRACTION * spec.policy.tickSeconds * 1000;
+  const asked = performance.now();
+  const leased = await attemptValue(errors, 'lease', 'lease', () => ports.lease.acquire(holder, ttlMs, call));
   if (!leased) return result('lease-held');
+  // Writes only while the lease is ours: every call after this is abandoned when it runs out
+  // (counted from when it was asked for, so never later than the lease's own expiry).
+  const remaining = Math.max(0, Math.floor(ttlMs - (performance.now() - asked)));
+  const held: CallOptions = { signal: AbortSignal.any([AbortSignal.timeout(remaining), ...(options.signal ? [options.signal] : [])]) };
   try {
     // Another tick may have acted between our read and our lease: its world is not the one we saw.
-    const fresh = await attemptValue(errors, 'lease', 'state', () => ports.store.load(call));
+    const fresh = await attemptValue(errors, 'lease', 'state', () => ports.store.load(held));
     if (!fresh || fresh.version !== stored.version) return result('state-moved');
 
-    const { applied, failedServices, mismatches } = await applyPlan(spec, ports, decision, plan, errors, call);
+    const { applied, failedServices, mismatches } = await applyPlan(spec, ports, decision, plan, errors, held);
     const next = record(decision, stored, failedServices);
     let recorded = false;
     await attempt(errors, 'record', 'state', async () => {
-      recorded = await ports.store.save(next.state, stored.version, call);
+      recorded = await ports.store.save(next.state, stored.version, held);
     });
     if (recorded && next.alerts.length > 0) {
-      await attempt(errors, 'record', 'notify', () => ports.notifier.notify(next.alerts, call));
+      await attempt(errors, 'record', 'notify', () => ports.notifier.notify(next.alerts, held));
     }
     return result('applied', { decision: { ...decision, state: next.state }, applied, mismatches, alerts: recorded ? next.alerts : [], recorded });
   } finally {
