@@ -94,8 +94,9 @@ export async function runTick(fleet: FleetSpec, ports: Ports, options: TickOptio
   });
 
   if (options.dryRun) return result('dry-run');
-  const unchanged = record(decision, stored, new Set());
-  if (plan.weights.length === 0 && plan.scaling.length === 0 && sameState(unchanged.state, stored.state)) {
+  // Nothing to apply and nothing new to remember: no lease, no state write, no alert.
+  const clean = record(decision, stored, new Set());
+  if (plan.weights.length === 0 && plan.scaling.length === 0 && sameState(clean.state, stored.state)) {
     return result('unchanged', { decision: { ...decision, state: stored.state }, recorded: true });
   }
 
