@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { decide } from '../core/decide.ts';
+import { decide } from '../policies/index.ts';
 import type { Alert, ControllerState, Decision, Observation, ServiceObservation, UnitObservation } from '../core/types.ts';
 import type { FleetSpec, PolicyKind, Unit } from '../spec/schema.ts';
 import { plan as planChanges, sameScaling, sameWeights, type Plan } from './plan.ts';
