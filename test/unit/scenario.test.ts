@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadScenario, parseScenario } from '../../shared/src/sim/scenario.ts';
+import { World, mulberry32 } from '../../shared/src/sim/index.ts';
 import { InputValidationError } from '../../shared/src/spec/validation.ts';
 
 function scenarioIn(dir: string, demand: unknown, extra: Record<string, unknown> = {}) {
@@ -42,12 +43,22 @@ describe('scenario demand', () => {
     expect(() => scenarioIn(dir, { csv: 'demand.csv' })).toThrow(expected);
   });
 
-  it('start-up seconds apply per unit over the default', () => {
+  it("start-up seconds are the world's truth per unit over the default; the fleet spec's stay the policy's belief", () => {
     const dir = mkdtempSync(join(tmpdir(), 'hwai-sc-'));
     const s = scenarioIn(dir, { points: [[0, 1]] }, { startupSeconds: { default: 300, 'sd21-inf2-neuron': 900 } });
-    const startup = Object.fromEntries(s.fleet.units.filter((u) => u.service === 'sd21').map((u) => [u.name, u.startupSeconds]));
-    expect(startup['sd21-inf2-neuron']).toBe(900);
-    expect(startup['sd21-g5-cuda']).toBe(300);
+    const world = new World(s.fleet, s.file, ['sd21'], mulberry32(1));
+    const unit = (name: string) => s.fleet.units.find((u) => u.name === name)!;
+    expect(world.startupOf(unit('sd21-inf2-neuron'))).toBe(900);
+    expect(world.startupOf(unit('sd21-g5-cuda'))).toBe(300);
+    expect(unit('sd21-inf2-neuron').startupSeconds).toBe(720);
+    expect(unit('sd21-g5-cuda').startupSeconds).toBe(600);
+  });
+
+  it('refuses a capacity window that starts after the run ends, naming it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hwai-sc-'));
+    expect(() => scenarioIn(dir, { points: [[0, 1]] }, { capacity: [{ family: 'inf2', fromMinute: 90, toMinute: 120, maxInstances: 'hold' }] })).toThrow(
+      'capacity[0].fromMinute: starts at minute 90, after the run ends (durationMinutes 60)',
+    );
   });
 
   it('names a start-up override for a unit the fleet lacks', () => {

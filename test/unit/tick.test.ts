@@ -22,6 +22,7 @@ function settledWorld(demand: Record<string, number> = { sd21: 900 }) {
     units: scenario.fleet.units.filter((u) => services.includes(u.service)),
   };
   const world = new World(fleet, scenario.file, services, mulberry32(1));
+  world.deploy(0, demand);
   let now = 0;
   const alerts: Alert[] = [];
   const ports = simPorts(world, { now: () => now * 1000 }, alerts);
@@ -143,10 +144,11 @@ describe('runTick', () => {
         acquire: async (...a) => (await ports.store.save({ version: 1, services: {} }, null), counted.lease.acquire(...a)),
       },
     };
+    const deployed = (await ports.router.readRoute('sd21', fleet.units)).weights;
     const result = await runTick(fleet, racing, { policy: 'static-cost' });
     expect(result.outcome).toBe('state-moved');
     expect(counts).toEqual({ ...NO_WRITES, acquire: 1, release: 1 });
-    expect((await ports.router.readRoute('sd21', fleet.units)).weights).toEqual(Object.fromEntries(fleet.units.map((u) => [u.name, 0])));
+    expect((await ports.router.readRoute('sd21', fleet.units)).weights).toEqual(deployed);
   });
 
   it('keeps what other writers record in the state, and a steady tick still writes nothing', async () => {

@@ -1,7 +1,7 @@
 import type { Alert, ControllerState, UnitScaling } from '../core/types.ts';
 import { initialControllerState } from '../core/state.ts';
 import type { Clock, LeasePort, Ports, StateStore, StoredState, UnitMetrics, UnitPods } from '../reconcile/ports.ts';
-import type { World } from './world.ts';
+import { podPhase, type World } from './world.ts';
 
 /**
  * The reconcile ports over the simulated world: what the AWS and Kubernetes adapters do for
@@ -9,10 +9,14 @@ import type { World } from './world.ts';
  * the world except through a plan.
  *
  * Metrics are read as the CloudWatch adapter reads them (cloudwatch-metrics.ts, its defaults):
- * the last complete minute that ended at least METRICS_LAG_SECONDS before the tick (CloudWatch
- * is 1–3 minutes late), and the HISTORY_MINUTES before it, a minute with no datapoint reading 0
- * requests. So the policy sees what production sees, and the twin (shared/src/twin) sees the same
- * figures through moto's CloudWatch.
+ * the model servers' RequestCount (every request received, refused ones included) of the last
+ * complete minute that ended at least METRICS_LAG_SECONDS before the tick, and the
+ * HISTORY_MINUTES before it; a minute CloudWatch does not have yet (the world's metric delay) or
+ * had no request reads 0, as the adapter reads a minute with no datapoint. Requests the ALB
+ * answered itself (a target group with no registered target) reach no model server: no counter
+ * has them. Pods are counted as the Kubernetes adapter counts them: pending only when the
+ * scheduler has no node for them (Unschedulable), starting when bound and not ready. Target
+ * health is the ALB's, which lags readiness by its health checks.
  *
  * Times: world second `s` is clock time `epochMs + s * 1000` (the twin maps the world onto recent
  * real time so CloudWatch and the apiserver take its timestamps).
@@ -34,10 +38,12 @@ export function simPorts(world: World, clock: Clock, alerts: Alert[], epochMs = 
         const out: Record<string, UnitMetrics> = {};
         const end = Math.floor((at - METRICS_LAG_SECONDS * 1000) / MINUTE_MS) * MINUTE_MS;
         const last = end - MINUTE_MS;
+        const nowSecond = (at - epochMs) / 1000;
         for (const { name } of units) {
           const u = world.units.get(name);
           if (!u) continue;
-          const byMinute = new Map(u.minutes.map((m) => [epochMs + m.startSecond * 1000, m]));
+          const visible = u.minutes.filter((m) => m.visibleAt <= nowSecond && m.requests > 0);
+          const byMinute = new Map(visible.map((m) => [epochMs + m.startSecond * 1000, m]));
           const rpmHistory: Array<[number, number]> = [];
           for (let minute = end - HISTORY_MINUTES * MINUTE_MS; minute < end; minute += MINUTE_MS) rpmHistory.push([minute, byMinute.get(minute)?.requests ?? 0]);
           const latencyMs = byMinute.get(last)?.latencyMs;
@@ -58,14 +64,14 @@ export function simPorts(world: World, clock: Clock, alerts: Alert[], epochMs = 
         for (const { name } of units) {
           const u = world.units.get(name);
           if (!u) continue;
-          // No node means Karpenter could not launch one: the pod is unschedulable.
-          const pending = u.pods.filter((p) => p.nodeAt === null);
+          // Unschedulable until its node has joined the cluster (or while Karpenter is refused).
+          const pending = u.pods.filter((p) => podPhase(p) === 'unschedulable');
           out[name] = {
-            readyPods: u.pods.filter((p) => p.readyAt !== null).length,
+            readyPods: u.pods.filter((p) => podPhase(p) === 'ready').length,
             desiredPods: u.pods.length,
             pendingPods: pending.length,
-            oldestPendingSeconds: pending.length ? now - Math.min(...pending.map((p) => p.createdAt)) : 0,
-            startingPods: u.pods.filter((p) => p.nodeAt !== null && p.readyAt === null).length,
+            oldestPendingSeconds: pending.length ? Math.floor(now - Math.min(...pending.map((p) => p.createdAt))) : 0,
+            startingPods: u.pods.filter((p) => podPhase(p) === 'starting').length,
           };
         }
         return out;
@@ -76,12 +82,7 @@ export function simPorts(world: World, clock: Clock, alerts: Alert[], epochMs = 
         const units = world.unitsOf(service);
         return {
           weights: Object.fromEntries(units.map((u) => [u.unit.name, u.weight])),
-          health: Object.fromEntries(
-            units.map((u) => {
-              const ready = u.pods.filter((p) => p.readyAt !== null).length;
-              return [u.unit.name, { healthy: ready, registered: ready }];
-            }),
-          ),
+          health: Object.fromEntries(units.map((u) => [u.unit.name, world.targetsOf(u, (clock.now() - epochMs) / 1000)])),
         };
       },
       async setWeights(_service, units, weights) {

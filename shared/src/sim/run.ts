@@ -5,7 +5,7 @@ import type { FleetSpec, PolicyKind } from '../spec/schema.ts';
 import { simPorts } from './ports.ts';
 import type { Scenario } from './scenario.ts';
 import type { PolicyRun, PolicySummary, SimEvent, SimulationResult, TimelineRow, UnitMinute } from './types.ts';
-import { World } from './world.ts';
+import { podPhase, World } from './world.ts';
 
 /** Runs the same control loop as the Lambda, tick by tick, against the simulated world. */
 
@@ -105,6 +105,7 @@ async function runPolicy(
   const tick = fleet.policy.tickSeconds;
   const world = new World(fleet, file, services, mulberry32(file.seed));
   let nowSeconds = -file.warmupMinutes * 60;
+  world.deploy(nowSeconds, Object.fromEntries(services.map((s) => [s, scenario.demand[s]!(0)])));
   const clock = { now: () => epochMs + nowSeconds * 1000 };
   const controller = await (options.controller ?? inProcessController)({ fleet, world, policy, clock, epochMs });
   let ticks = 0;
@@ -156,7 +157,9 @@ async function runPolicy(
       }
     }
   }
-  return { summary: summarise(policy, timeline, events, scenario), timeline, events };
+  // Requests still queued when the run ends got no answer within it: counted as failed.
+  const unanswered = [...world.units.values()].reduce((s, u) => s + u.backlog, 0);
+  return { summary: summarise(policy, timeline, events, scenario, unanswered), timeline, events };
 }
 
 function tickRecord(world: World, second: number, result: ControllerTick): TickRecord {
@@ -204,14 +207,16 @@ class MinuteAccumulator {
       let served = 0;
       let failed = 0;
       let costPerHour = 0;
+      let offered = 0;
       for (const u of this.world.unitsOf(service)) {
         const acc = this.units[u.unit.name] ?? { offered: 0, served: 0, failed: 0, p99: 0 };
-        const withNode = u.pods.filter((p) => p.nodeAt !== null);
-        const ready = withNode.filter((p) => p.readyAt !== null).length;
+        const withNode = u.pods.filter((p) => p.nodeId !== null);
+        const ready = u.pods.filter((p) => podPhase(p) === 'ready').length;
         const unitCost = withNode.length * u.unit.pricePerHour;
         costPerHour += unitCost;
         served += acc.served / n;
         failed += acc.failed / n;
+        offered += acc.offered / n;
         units[u.unit.name] = {
           weight: u.weight,
           offeredRpm: acc.offered / n,
@@ -226,7 +231,17 @@ class MinuteAccumulator {
           costPerHour: unitCost,
         };
       }
-      const p99 = Math.max(0, ...Object.values(units).filter((u) => served > 0 && u.servedRpm >= 0.01 * served).map((u) => u.p99Seconds));
+      // Empty nodes waiting for consolidation are billed too: charged to the services whose units run on their instance type.
+      const types = new Set(this.world.unitsOf(service).map((u) => u.unit.instanceType));
+      for (const node of this.world.nodes.values()) {
+        if (node.emptySince === null || !types.has(node.instanceType)) continue;
+        const sharing = this.services.filter((s) => this.world.unitsOf(s).some((u) => u.unit.instanceType === node.instanceType)).length;
+        costPerHour += node.pricePerHour / Math.max(1, sharing);
+      }
+      // The service's p99 as its clients see it: a failed request is slower than any served one,
+      // so more than 1% failed puts the minute over the SLO whatever the served latency.
+      const slowest = Math.max(0, ...Object.values(units).filter((u) => served > 0 && u.servedRpm >= 0.01 * served).map((u) => u.p99Seconds));
+      const p99 = offered > 0 && failed > 0.01 * offered ? Math.max(slowest, this.world.settings.timeoutSeconds) : slowest;
       return {
         minute,
         service,
@@ -247,9 +262,9 @@ class MinuteAccumulator {
   }
 }
 
-function summarise(policy: string, timeline: TimelineRow[], events: SimEvent[], scenario: Scenario): PolicySummary {
+function summarise(policy: string, timeline: TimelineRow[], events: SimEvent[], scenario: Scenario, unanswered: number): PolicySummary {
   const served = timeline.reduce((s, r) => s + r.servedRpm, 0);
-  const failed = timeline.reduce((s, r) => s + r.failedRpm, 0);
+  const failed = timeline.reduce((s, r) => s + r.failedRpm, 0) + unanswered;
   const totalCost = timeline.at(-1)?.cumulativeCost ?? 0;
   const slo = (service: string) => scenario.fleet.services[service]?.sloSeconds ?? 0.9;
   return {

@@ -61,6 +61,27 @@ export const ScenarioSchema = z
     /** Minutes simulated before t = 0 at the initial demand, not counted, so the fleet starts settled. */
     warmupMinutes: z.number().int().min(0).max(1440).default(60),
     seed: z.number().int().default(1),
+    /** Seconds after a minute ends until CloudWatch returns its datapoints (CloudWatch is 1–3 minutes late). */
+    metricDelaySeconds: z.number().int().min(0).max(900).default(120),
+    /** Seconds an empty node lives until Karpenter has consolidated and terminated it (billed until then). */
+    consolidationSeconds: z.number().int().min(0).max(3600).default(90),
+    /** The target groups' health checks and the ALB's idle time-out (the ELBv2 API's defaults). */
+    alb: z
+      .object({
+        healthCheckIntervalSeconds: z.number().int().min(5).max(300).default(30),
+        healthyThresholdCount: z.number().int().min(2).max(10).default(5),
+        idleTimeoutSeconds: z.number().int().min(1).max(4000).default(60),
+      })
+      .strict()
+      .default({}),
+    /** The model server's bounded queue and request time-out (model-servers/hwai_models/config.py defaults). */
+    modelServer: z
+      .object({
+        maxQueue: z.number().int().min(1).max(100_000).default(1024),
+        requestTimeoutSeconds: z.number().positive().max(3600).default(60),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -92,6 +113,7 @@ export function parseScenario(data: unknown, source: string): Scenario {
   const families = new Set(fleet.units.map((u) => u.family));
   file.capacity.forEach((w, i) => {
     if (!families.has(w.family as never)) problems.push({ path: `capacity[${i}].family`, message: `no unit of the fleet runs on "${w.family}"; expected one of: ${[...families].join(', ')}` });
+    if (w.fromMinute >= file.durationMinutes) problems.push({ path: `capacity[${i}].fromMinute`, message: `starts at minute ${w.fromMinute}, after the run ends (durationMinutes ${file.durationMinutes})` });
   });
   for (const key of Object.keys(file.startupSeconds)) {
     if (key !== 'default' && !fleet.units.some((u) => u.name === key)) problems.push({ path: `startupSeconds.${key}`, message: 'expected "default" or a unit name of the fleet' });
@@ -100,9 +122,9 @@ export function parseScenario(data: unknown, source: string): Scenario {
 
   const demand: Record<string, DemandFn> = {};
   for (const [service, d] of Object.entries(file.demand)) demand[service] = demandFn(d, baseDir, `${source}: demand.${service}`);
-  const startup = file.startupSeconds;
-  const units = fleet.units.map((u) => ({ ...u, startupSeconds: startup[u.name] ?? startup['default'] ?? u.startupSeconds }));
-  return { file, fleet: { ...fleet, units }, demand, source };
+  // The scenario's start-up times are the world's truth (World.startupOf); the fleet spec's stay
+  // the policy's belief, as in production.
+  return { file, fleet, demand, source };
 }
 
 function resolvePath(baseDir: string, p: string): string {

@@ -3,9 +3,20 @@ import type { FleetSpec, Unit } from '../spec/schema.ts';
 import type { ScenarioFile } from './scenario.ts';
 
 /**
- * The simulated world the control loop acts on: an ALB that splits demand by weight, KEDA/HPA as
- * they behave, Karpenter launching one node per pod under per-family limits, pods that start up,
- * serve up to their breaking point and fail what is beyond it, and the node-hour bill.
+ * The simulated world the control loop acts on, failing the way a real fleet fails:
+ *
+ * - the ALB splits demand by forward weight, then within a target group onto its healthy targets
+ *   (health checks lag readiness; with no healthy target it fails open onto every registered
+ *   one; with none registered it answers 503 itself, and no model server counts the request);
+ * - each model server queues what it cannot serve at once (its bounded queue), serves at its
+ *   breaking point (maxRpm), answers 503 when the queue is full, and requests that would wait
+ *   longer than the time-out fail (the server's request time-out, the ALB's idle time-out);
+ * - KEDA/HPA scale each Deployment on the requests its pods received;
+ * - Karpenter launches a node per pod under per-family limits, reuses an empty node of the same
+ *   instance type, and terminates a node only once it has been empty for the consolidation time;
+ *   every node is billed per second from launch to termination;
+ * - each model server's EMF lands in CloudWatch per minute (RequestCount: every request received,
+ *   SuccessCount, ErrorCount, p99 Latency on 2xx) some minutes late.
  */
 
 export const HPA_SYNC_SECONDS = 15;
@@ -13,33 +24,73 @@ export const HPA_TOLERANCE = 0.1;
 export const HPA_SCALE_DOWN_STABILISATION_SECONDS = 300;
 /** Karpenter keeps an offering it could not launch in its unavailable cache this long. */
 export const ICE_CACHE_SECONDS = 180;
-/** Beyond the breaking point p99 grows with the queue; it is capped at the ALB's idle timeout. */
-export const MAX_LATENCY_SECONDS = 60;
 
 export interface Pod {
   id: number;
   createdAt: number;
-  /** When Karpenter gave it a node; null while Pending. */
+  /** When Karpenter gave it a node (launched one, or found an empty one); null while it has none. */
   nodeAt: number | null;
+  /** The node it runs on (null while it has none). */
+  nodeId: number | null;
+  /** When the pod was bound to a registered node (PodScheduled True); null before. */
+  scheduledAt: number | null;
+  /** When it turned Ready (the model loaded and warmed up); null before. */
   readyAt: number | null;
   /** Seeded spread of start-up times between pods, seconds. */
   jitterSeconds: number;
 }
 
+export interface Node {
+  id: number;
+  family: string;
+  instanceType: string;
+  pricePerHour: number;
+  launchedAt: number;
+  /** When the node joins the cluster (pods can be bound from then on). */
+  registeredAt: number;
+  /** When its last pod left; null while a pod runs on it. */
+  emptySince: number | null;
+}
+
+/** A pod's phase as the Kubernetes API shows it at a time. */
+export type PodPhase = 'unschedulable' | 'starting' | 'ready';
+
+export function podPhase(p: Pod): PodPhase {
+  return p.scheduledAt === null ? 'unschedulable' : p.readyAt === null ? 'starting' : 'ready';
+}
+
 /**
- * One unit's minute as the model servers' EMF metrics put it in CloudWatch: the requests the ALB
- * sent it (RequestCount summed over the minute) and the minute's p99 latency in milliseconds
- * (null when it served nothing, as no Latency datapoint is emitted then).
+ * One unit's minute as the model servers' EMF puts it in CloudWatch: `requests` is RequestCount
+ * (every request the unit's pods received, refused and timed-out ones included), `success` and
+ * `errors` split it by answer, `latencyMs` is the p99 of 2xx answers (null when nothing was
+ * served: no Latency datapoint then). `visibleAt` is when the minute can be read from CloudWatch.
  */
 export interface UnitMinuteMetrics {
   /** World seconds of the minute's start. */
   startSecond: number;
   requests: number;
+  success: number;
+  errors: number;
   latencyMs: number | null;
+  /** World second from which GetMetricData returns the minute (its end plus the metric delay). */
+  visibleAt: number;
 }
 
 /** Minutes of per-unit metrics the world keeps: more than CloudWatch's lag plus the 30-minute history. */
-export const METRIC_MINUTES_KEPT = 40;
+export const METRIC_MINUTES_KEPT = 50;
+
+export interface StepFlows {
+  offeredRpm: number;
+  /** Reached a model server (RequestCount). */
+  receivedRpm: number;
+  servedRpm: number;
+  failedRpm: number;
+  /** Of the failed: sent to a target group with no registered target (the ALB's own 503). */
+  noTargetRpm: number;
+  p99Seconds: number;
+  /** Requests waiting in the unit's model-server queues at the end of the step. */
+  backlog: number;
+}
 
 export interface UnitWorld {
   unit: Unit;
@@ -48,14 +99,16 @@ export interface UnitWorld {
   weight: number;
   /** HPA recommendations [at, replicas] kept for the scale-down stabilisation window. */
   recommendations: Array<[number, number]>;
-  /** Offered requests per step for the last minute, newest last. */
-  offeredWindow: number[];
+  /** Requests received per step over the last minute, newest last (what KEDA's query sums). */
+  receivedWindow: number[];
+  /** Requests waiting in the unit's model-server queues. */
+  backlog: number;
   /** Figures of the last step. */
-  last: { offeredRpm: number; servedRpm: number; failedRpm: number; p99Seconds: number };
+  last: StepFlows;
   /** Complete minutes of metrics, oldest first (the last METRIC_MINUTES_KEPT). */
   minutes: UnitMinuteMetrics[];
   /** The minute being counted. */
-  minute: { requests: number; latencyMs: number | null };
+  minute: { requests: number; success: number; errors: number; latencyMs: number | null };
 }
 
 export interface StepFigures {
@@ -63,13 +116,30 @@ export interface StepFigures {
   costDollars: number;
 }
 
+/** The world's own settings, from the scenario (defaults in scenario.ts). */
+export interface WorldSettings {
+  metricDelaySeconds: number;
+  nodeLaunchSeconds: number;
+  consolidationSeconds: number;
+  healthCheckIntervalSeconds: number;
+  healthyThresholdCount: number;
+  maxQueuePerPod: number;
+  /** The shorter of the model server's request time-out and the ALB's idle time-out. */
+  timeoutSeconds: number;
+}
+
 export class World {
   readonly units = new Map<string, UnitWorld>();
   readonly signals: PoolSignal[] = [];
+  readonly nodes = new Map<number, Node>();
+  /** World second of the last step's end. */
+  now = -Infinity;
   private readonly refusedAt = new Map<string, number>();
   private nextPodId = 1;
+  private nextNodeId = 1;
   private lastHpaAt = -Infinity;
   private readonly stepsPerMinute: number;
+  readonly settings: WorldSettings;
 
   constructor(
     readonly fleet: FleetSpec,
@@ -78,25 +148,56 @@ export class World {
     private readonly random: () => number,
   ) {
     this.stepsPerMinute = 60 / scenario.stepSeconds;
+    this.settings = worldSettings(scenario);
     for (const unit of fleet.units.filter((u) => services.includes(u.service))) {
       const scaling = { minReplicas: unit.minReplicas, maxReplicas: unit.maxReplicas, targetRpm: unit.maxRpm };
-      const weight = fleet.units.filter((u) => u.service === unit.service).length === 1 ? 1 : 0;
+      // The listener rule as deployed: every target group forwarded to with the same weight.
+      const weight = 1;
       this.units.set(unit.name, {
         unit,
         pods: [],
         scaling,
         weight,
         recommendations: [],
-        offeredWindow: [],
-        last: { offeredRpm: 0, servedRpm: 0, failedRpm: 0, p99Seconds: 0 },
+        receivedWindow: [],
+        backlog: 0,
+        last: { offeredRpm: 0, receivedRpm: 0, servedRpm: 0, failedRpm: 0, noTargetRpm: 0, p99Seconds: 0, backlog: 0 },
         minutes: [],
-        minute: { requests: 0, latencyMs: null },
+        minute: { requests: 0, success: 0, errors: 0, latencyMs: null },
       });
+    }
+  }
+
+  /**
+   * The fleet as first deployed at second `t`: each unit with the ready, healthy pods its even
+   * share of the demand needs (at least one), so the world does not start with demand no counter
+   * can see (a target group with no target is invisible to every per-unit metric).
+   */
+  deploy(t: number, demand: Record<string, number>): void {
+    this.now = t;
+    const healthyAfter = this.settings.healthCheckIntervalSeconds * this.settings.healthyThresholdCount;
+    for (const [service, rpm] of Object.entries(demand)) {
+      const units = this.unitsOf(service);
+      for (const u of units) {
+        const pods = clamp(Math.ceil(rpm / units.length / u.unit.maxRpm), Math.max(1, u.scaling.minReplicas), u.scaling.maxReplicas);
+        for (let i = 0; i < pods; i++) {
+          const since = t - healthyAfter;
+          const node: Node = { id: this.nextNodeId++, family: u.unit.family, instanceType: u.unit.instanceType, pricePerHour: u.unit.pricePerHour, launchedAt: since, registeredAt: since, emptySince: null };
+          this.nodes.set(node.id, node);
+          u.pods.push({ ...this.newPod(since), nodeAt: since, nodeId: node.id, scheduledAt: since, readyAt: since });
+        }
+      }
     }
   }
 
   unitsOf(service: string): UnitWorld[] {
     return [...this.units.values()].filter((u) => u.unit.service === service);
+  }
+
+  /** The world's start-up time of a unit's pod from its node's launch (the truth; the spec's is the policy's belief). */
+  startupOf(unit: Unit): number {
+    const s = this.scenario.startupSeconds;
+    return s[unit.name] ?? s['default'] ?? unit.startupSeconds;
   }
 
   /** The capacity limit on a family at a time (seconds), or null when it is unlimited. */
@@ -106,49 +207,80 @@ export class World {
     return w ? w.maxInstances : null;
   }
 
-  nodesOf(family: string): Pod[] {
-    return [...this.units.values()].filter((u) => u.unit.family === family).flatMap((u) => u.pods.filter((p) => p.nodeAt !== null));
+  nodesOf(family: string): Node[] {
+    return [...this.nodes.values()].filter((n) => n.family === family);
+  }
+
+  /** Ready pods registered in the unit's target group, and those past the health checks' healthy threshold. */
+  targetsOf(u: UnitWorld, t: number = this.now): { registered: number; healthy: number } {
+    return { registered: u.pods.filter((p) => p.readyAt !== null).length, healthy: u.pods.filter((p) => this.isHealthy(p, t)).length };
+  }
+
+  /** The Load Balancer Controller registers a pod once it is ready; it turns healthy after the healthy threshold of passed checks. */
+  isHealthy(p: Pod, t: number = this.now): boolean {
+    return p.readyAt !== null && t >= p.readyAt + this.settings.healthCheckIntervalSeconds * this.settings.healthyThresholdCount;
   }
 
   /** Advances the world by one step ending at `t` (seconds), serving `demand` (rpm per service). */
   step(t: number, demand: Record<string, number>): StepFigures {
     const dt = this.scenario.stepSeconds;
+    this.now = t;
     this.enforceLimits(t);
-    this.launchNodes(t);
-    for (const u of this.units.values()) for (const p of u.pods) if (p.nodeAt !== null && p.readyAt === null) this.maybeReady(u, p, t);
+    this.consolidate(t);
+    this.placePods(t);
+    for (const u of this.units.values()) for (const p of u.pods) this.advancePod(u, p, t);
 
-    for (const [service, rpm] of Object.entries(demand)) this.route(service, rpm);
-    if (t % 60 === 0) for (const u of this.units.values()) closeMinute(u, t - 60);
+    for (const [service, rpm] of Object.entries(demand)) this.route(service, rpm, t);
+    if (t % 60 === 0) for (const u of this.units.values()) this.closeMinute(u, t - 60);
     if (t - this.lastHpaAt >= HPA_SYNC_SECONDS) {
       this.lastHpaAt = t;
       for (const u of this.units.values()) this.autoscale(u, t);
     }
 
     let cost = 0;
-    for (const u of this.units.values()) cost += (u.pods.filter((p) => p.nodeAt !== null).length * u.unit.pricePerHour * dt) / 3600;
+    for (const n of this.nodes.values()) cost += (n.pricePerHour * dt) / 3600;
     return { demandRpm: demand, costDollars: cost };
   }
 
-  /** A limit below the running count terminates the newest nodes, as an interruption would. */
+  /** A limit below the running count terminates the newest nodes, as reclaimed capacity would. */
   private enforceLimits(t: number): void {
     for (const family of new Set([...this.units.values()].map((u) => u.unit.family))) {
       const limit = this.limitAt(family, t);
       if (typeof limit !== 'number') continue;
-      const nodes = this.nodesOf(family).sort((a, b) => b.nodeAt! - a.nodeAt! || b.id - a.id);
+      const nodes = this.nodesOf(family).sort((a, b) => b.launchedAt - a.launchedAt || b.id - a.id);
       const excess = nodes.length - limit;
       if (excess <= 0) continue;
-      const doomed = new Set(nodes.slice(0, excess).map((p) => p.id));
-      for (const u of this.units.values()) if (u.unit.family === family) u.pods = u.pods.filter((p) => !doomed.has(p.id));
+      const doomed = new Set(nodes.slice(0, excess).map((n) => n.id));
+      for (const id of doomed) this.nodes.delete(id);
+      // The pods on them are evicted; the ReplicaSet replaces them with new, Pending ones.
+      for (const u of this.units.values()) {
+        u.pods = u.pods.map((p) => (p.nodeId !== null && doomed.has(p.nodeId) ? this.newPod(t) : p));
+      }
       this.signals.push({ family, kind: 'interruption', at: t * 1000, detail: `${excess} node(s) reclaimed` });
     }
   }
 
-  /** Karpenter: one node per Pending pod, unless the family is at its limit or in the ICE cache. */
-  private launchNodes(t: number): void {
+  /** Karpenter's consolidation: a node empty for the consolidation time is terminated (its billing stops). */
+  private consolidate(t: number): void {
+    for (const n of [...this.nodes.values()]) if (n.emptySince !== null && t - n.emptySince >= this.settings.consolidationSeconds) this.nodes.delete(n.id);
+  }
+
+  /**
+   * The scheduler and Karpenter: a pod without a node goes onto an empty node of its instance
+   * type if there is one, else Karpenter launches one, unless the family is at its limit or in
+   * the unavailable cache.
+   */
+  private placePods(t: number): void {
     for (const u of [...this.units.values()].sort((a, b) => a.unit.name.localeCompare(b.unit.name))) {
       for (const p of u.pods) {
-        if (p.nodeAt !== null) continue;
+        if (p.nodeId !== null) continue;
         const family = u.unit.family;
+        const empty = [...this.nodes.values()].find((n) => n.emptySince !== null && n.instanceType === u.unit.instanceType);
+        if (empty) {
+          empty.emptySince = null;
+          Object.assign(p, { nodeAt: t, nodeId: empty.id });
+          continue;
+        }
         const refused = this.refusedAt.get(family);
         if (refused !== undefined && t - refused < ICE_CACHE_SECONDS) continue;
         const limit = this.limitAt(family, t);
@@ -158,41 +290,96 @@ export class World {
           this.signals.push({ family, kind: 'insufficient-capacity', at: t * 1000, detail: `${u.unit.instanceType}: InsufficientInstanceCapacity` });
           continue;
         }
-        p.nodeAt = t;
+        const node: Node = { id: this.nextNodeId++, family, instanceType: u.unit.instanceType, pricePerHour: u.unit.pricePerHour, launchedAt: t, registeredAt: t + this.settings.nodeLaunchSeconds, emptySince: null };
+        this.nodes.set(node.id, node);
+        Object.assign(p, { nodeAt: t, nodeId: node.id });
       }
     }
   }
 
-  /** Start-up counts from the node launch: the node, image pull, model load and warm-up. */
-  private maybeReady(u: UnitWorld, p: Pod, t: number): void {
-    if (t >= p.nodeAt! + Math.max(u.unit.startupSeconds, this.scenario.nodeLaunchSeconds) + p.jitterSeconds) p.readyAt = t;
+  /**
+   * Bound once its node has joined; ready the world's start-up time after the node's launch
+   * (node, image pull, model load, warm-up), or after it was bound when the node was already up.
+   */
+  private advancePod(u: UnitWorld, p: Pod, t: number): void {
+    if (p.nodeId === null || p.readyAt !== null) return;
+    const node = this.nodes.get(p.nodeId)!;
+    if (p.scheduledAt === null && t >= node.registeredAt) p.scheduledAt = Math.max(node.registeredAt, p.nodeAt!);
+    if (p.scheduledAt === null) return;
+    const startup = this.startupOf(u.unit);
+    const from = node.launchedAt === p.nodeAt ? p.nodeAt + Math.max(startup, this.settings.nodeLaunchSeconds) : p.scheduledAt + Math.max(0, startup - this.settings.nodeLaunchSeconds);
+    if (t >= from + p.jitterSeconds) p.readyAt = t;
   }
 
-  /** The ALB: split by weight; a target group with no registered targets answers 503. */
-  private route(service: string, rpm: number): void {
+  /** The ALB: split by weight, then onto each target group's healthy targets (or every registered one: fail-open). */
+  private route(service: string, rpm: number, t: number): void {
     const units = this.unitsOf(service);
     const total = units.reduce((s, u) => s + u.weight, 0);
     for (const u of units) {
       const offered = total > 0 ? (rpm * u.weight) / total : 0;
-      const ready = u.pods.filter((p) => p.readyAt !== null).length;
-      const capacity = ready * u.unit.maxRpm;
-      const served = Math.min(offered, capacity);
-      const utilisation = capacity > 0 ? offered / capacity : 0;
-      u.last = { offeredRpm: offered, servedRpm: served, failedRpm: offered - served, p99Seconds: served > 0 ? p99At(utilisation, this.sloOf(service)) : 0 };
-      u.offeredWindow.push(offered);
-      if (u.offeredWindow.length > this.stepsPerMinute) u.offeredWindow.shift();
-      u.minute.requests += offered / this.stepsPerMinute;
-      if (served > 0) u.minute.latencyMs = Math.max(u.minute.latencyMs ?? 0, u.last.p99Seconds * 1000);
+      const { registered, healthy } = this.targetsOf(u, t);
+      u.last = this.serve(u, offered, healthy > 0 ? healthy : registered);
+      u.receivedWindow.push(u.last.receivedRpm);
+      if (u.receivedWindow.length > this.stepsPerMinute) u.receivedWindow.shift();
+      const perStep = 1 / this.stepsPerMinute;
+      u.minute.requests += u.last.receivedRpm * perStep;
+      u.minute.success += u.last.servedRpm * perStep;
+      u.minute.errors += (u.last.receivedRpm - u.last.servedRpm) * perStep;
+      if (u.last.servedRpm > 0) u.minute.latencyMs = Math.max(u.minute.latencyMs ?? 0, u.last.p99Seconds * 1000);
     }
+  }
+
+  /**
+   * One step of a unit's model servers as a fluid queue: arrivals join the queue, the pods serve
+   * at their breaking point, what is over the queue's bound is refused (503), and what would wait
+   * longer than the time-out fails. p99 is the latency at the utilisation plus the queue's wait.
+   */
+  private serve(u: UnitWorld, offered: number, targets: number): StepFlows {
+    const dt = this.scenario.stepSeconds;
+    const slo = this.sloOf(u.unit.service);
+    if (targets === 0) {
+      // No target: the ALB answers 503 itself. Queued requests die with the last pod.
+      const lost = u.backlog;
+      u.backlog = 0;
+      return { offeredRpm: offered, receivedRpm: 0, servedRpm: 0, failedRpm: offered + (lost * 60) / dt, noTargetRpm: offered, p99Seconds: 0, backlog: 0 };
+    }
+    const ratePerSecond = (targets * u.unit.maxRpm) / 60;
+    const arrivals = (offered * dt) / 60;
+    const queued = u.backlog + arrivals;
+    const served = Math.min(queued, ratePerSecond * dt);
+    let backlog = queued - served;
+    const refused = Math.max(0, backlog - targets * this.settings.maxQueuePerPod);
+    backlog -= refused;
+    const timedOut = Math.max(0, backlog - ratePerSecond * this.settings.timeoutSeconds);
+    backlog -= timedOut;
+    u.backlog = backlog;
+    const utilisation = offered / (ratePerSecond * 60);
+    const wait = backlog / ratePerSecond;
+    const toRpm = (n: number) => (n * 60) / dt;
+    return {
+      offeredRpm: offered,
+      receivedRpm: offered,
+      servedRpm: toRpm(served),
+      failedRpm: toRpm(refused + timedOut),
+      noTargetRpm: 0,
+      p99Seconds: served > 0 ? p99At(Math.min(1, utilisation), slo) + wait : 0,
+      backlog,
+    };
   }
 
   sloOf(service: string): number {
     return this.fleet.services[service]?.sloSeconds ?? 0.9;
   }
 
-  /** KEDA/HPA: AverageValue on the unit's requests per minute, 10% tolerance, up now, down after 300 s. */
+  private closeMinute(u: UnitWorld, startSecond: number): void {
+    u.minutes.push({ startSecond, ...u.minute, visibleAt: startSecond + 60 + this.settings.metricDelaySeconds });
+    if (u.minutes.length > METRIC_MINUTES_KEPT) u.minutes.shift();
+    u.minute = { requests: 0, success: 0, errors: 0, latencyMs: null };
+  }
+
+  /** KEDA/HPA: AverageValue on the requests the unit's pods received per minute, 10% tolerance, up now, down after 300 s. */
   private autoscale(u: UnitWorld, t: number): void {
-    const metric = u.offeredWindow.reduce((s, x) => s + x, 0) / Math.max(1, u.offeredWindow.length);
+    const metric = u.receivedWindow.reduce((s, x) => s + x, 0) / Math.max(1, u.receivedWindow.length);
     const current = u.pods.length;
     const ratio = current > 0 ? metric / (u.scaling.targetRpm * current) : Infinity;
     const raw = current > 0 && Math.abs(ratio - 1) <= HPA_TOLERANCE ? current : Math.ceil(metric / u.scaling.targetRpm);
@@ -205,32 +392,47 @@ export class World {
     this.resize(u, clamp(desired, u.scaling.minReplicas, u.scaling.maxReplicas), t);
   }
 
+  private newPod(t: number): Pod {
+    return { id: this.nextPodId++, createdAt: t, nodeAt: null, nodeId: null, scheduledAt: null, readyAt: null, jitterSeconds: Math.round((this.random() - 0.5) * 60) };
+  }
+
   private resize(u: UnitWorld, desired: number, t: number): void {
-    while (u.pods.length < desired) u.pods.push({ id: this.nextPodId++, createdAt: t, nodeAt: null, readyAt: null, jitterSeconds: Math.round((this.random() - 0.5) * 60) });
+    while (u.pods.length < desired) u.pods.push(this.newPod(t));
     if (u.pods.length > desired) {
       // The ReplicaSet deletes unscheduled pods first, then not-ready, then the newest ready ones.
-      const rank = (p: Pod) => (p.nodeAt === null ? 0 : p.readyAt === null ? 1 : 2);
+      const rank = (p: Pod) => (p.nodeId === null ? 0 : p.readyAt === null ? 1 : 2);
       u.pods.sort((a, b) => rank(a) - rank(b) || b.createdAt - a.createdAt || b.id - a.id);
+      for (const gone of u.pods.slice(0, u.pods.length - desired)) {
+        // The node stays, empty, until Karpenter consolidates it.
+        const node = gone.nodeId === null ? undefined : this.nodes.get(gone.nodeId);
+        if (node) node.emptySince = t;
+      }
       u.pods = u.pods.slice(u.pods.length - desired);
       u.pods.sort((a, b) => a.id - b.id);
     }
   }
 }
 
-/**
- * p99 latency of a unit at a utilisation (offered / breaking-point capacity). By the definition
- * of the breaking point it crosses the SLO at utilisation 1; below, it rises gently; beyond, the
- * queue grows and so does latency.
- */
-export function p99At(utilisation: number, slo: number): number {
-  if (utilisation <= 1) return slo * (0.55 + 0.45 * utilisation * utilisation);
-  return Math.min(MAX_LATENCY_SECONDS, slo * (1 + 4 * (utilisation - 1)));
+export function worldSettings(s: ScenarioFile): WorldSettings {
+  return {
+    metricDelaySeconds: s.metricDelaySeconds,
+    nodeLaunchSeconds: s.nodeLaunchSeconds,
+    consolidationSeconds: s.consolidationSeconds,
+    healthCheckIntervalSeconds: s.alb.healthCheckIntervalSeconds,
+    healthyThresholdCount: s.alb.healthyThresholdCount,
+    maxQueuePerPod: s.modelServer.maxQueue,
+    timeoutSeconds: Math.min(s.alb.idleTimeoutSeconds, s.modelServer.requestTimeoutSeconds),
+  };
 }
 
-function closeMinute(u: UnitWorld, startSecond: number): void {
-  u.minutes.push({ startSecond, ...u.minute });
-  if (u.minutes.length > METRIC_MINUTES_KEPT) u.minutes.shift();
-  u.minute = { requests: 0, latencyMs: null };
+/**
+ * p99 latency of a unit at a utilisation (offered / breaking-point capacity) with no queue. By
+ * the definition of the breaking point it reaches the SLO at utilisation 1; beyond it the queue
+ * grows and its wait is added (World.serve).
+ */
+export function p99At(utilisation: number, slo: number): number {
+  const u = Math.min(1, Math.max(0, utilisation));
+  return slo * (0.55 + 0.45 * u * u);
 }
 
 function clamp(x: number, lo: number, hi: number): number {

@@ -4,7 +4,7 @@ import { PatchStrategy, setHeaderOptions, type V1Pod, type V1PodStatus } from '@
 import { FAMILY_LABEL } from '../adapters/kubernetes/karpenter-signals.ts';
 import { scalingOf } from '../adapters/kubernetes/keda-autoscaler.ts';
 import { SCALED_OBJECTS, type ScaledObject } from '../adapters/kubernetes/scaled-object.ts';
-import type { Pod, UnitWorld, World } from '../sim/world.ts';
+import { podPhase, type Pod, type PodPhase, type UnitWorld, type World } from '../sim/world.ts';
 import type { TwinClients } from './clients.ts';
 import { nodePoolOf, type TwinDeployment } from './deploy.ts';
 
@@ -21,14 +21,13 @@ import { nodePoolOf, type TwinDeployment } from './deploy.ts';
  * - Karpenter: a launched NodeClaim per node, and an InsufficientCapacityError event (on a
  *   NodeClaim it then deleted) for each refused launch;
  * - the Load Balancer Controller's TargetGroupBinding: each ready pod's IP registered in its
- *   unit's target group (moto reports a registered IP target healthy at once: it runs no health
- *   checks, so the twin has no `initial`/`unhealthy` targets, as the world has none either).
+ *   unit's target group once the world's health checks passed it (moto reports a registered IP
+ *   target healthy at once: it runs no health checks, so the twin's healthy count is the world's,
+ *   and its registered count leaves out the world's `initial` targets).
  *
  * Only what changed since the last tick is written. Times are the world's seconds on the
  * twin's clock: `epochMs + second * 1000`.
  */
-
-type PodPhase = 'unschedulable' | 'starting' | 'ready';
 
 const NODECLAIMS = { group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims' } as const;
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -85,7 +84,8 @@ export class WorldMirror {
     const byNamespace = new Map<string, MetricDatum[]>();
     for (const u of this.world.units.values()) {
       const after = this.minutesPublished.get(u.unit.name) ?? -Infinity;
-      const fresh = u.minutes.filter((m) => m.startSecond > after);
+      // CloudWatch has a minute only once the world's metric delay is over.
+      const fresh = u.minutes.filter((m) => m.startSecond > after && m.visibleAt <= this.world.now);
       if (fresh.length === 0) continue;
       this.minutesPublished.set(u.unit.name, fresh.at(-1)!.startSecond);
       const dimensions = [
@@ -98,6 +98,8 @@ export class WorldMirror {
         if (m.requests === 0) continue; // one RequestCount per request: no request, no datapoint
         const Timestamp = this.iso(m.startSecond);
         datums.push({ MetricName: 'RequestCount', Dimensions: dimensions, Timestamp, Value: m.requests, Unit: 'Count' });
+        datums.push({ MetricName: 'SuccessCount', Dimensions: dimensions, Timestamp, Value: m.success, Unit: 'Count' });
+        datums.push({ MetricName: 'ErrorCount', Dimensions: dimensions, Timestamp, Value: m.errors, Unit: 'Count' });
         if (m.latencyMs !== null) datums.push({ MetricName: 'Latency', Dimensions: dimensions, Timestamp, Value: m.latencyMs, Unit: 'Milliseconds' });
       }
       byNamespace.set(namespace, datums);
@@ -160,7 +162,7 @@ export class WorldMirror {
     await Promise.all(
       [...live].map(async ([pName, pod]) => {
         const before = written.get(pName);
-        const now = phaseOf(pod);
+        const now = podPhase(pod);
         if (before === now) return;
         if (before === undefined) await core.createNamespacedPod({ namespace, body: podBody(u, pName) });
         if (now !== 'unschedulable' && (before === undefined || before === 'unschedulable')) await this.launchNode(u, pName, pod);
@@ -197,15 +199,15 @@ export class WorldMirror {
       const message = '0/0 nodes are available: no node for the pod yet; Karpenter is launching one or was refused capacity.';
       return { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastTransitionTime: this.iso(pod.createdAt) }] };
     }
-    const scheduled = { type: 'PodScheduled', status: 'True', lastTransitionTime: this.iso(pod.nodeAt!) };
-    if (phase === 'starting') return { phase: 'Pending', conditions: [scheduled, { type: 'Ready', status: 'False', reason: 'ContainersNotReady', lastTransitionTime: this.iso(pod.nodeAt!) }] };
+    const scheduled = { type: 'PodScheduled', status: 'True', lastTransitionTime: this.iso(pod.scheduledAt!) };
+    if (phase === 'starting') return { phase: 'Pending', conditions: [scheduled, { type: 'Ready', status: 'False', reason: 'ContainersNotReady', lastTransitionTime: this.iso(pod.scheduledAt!) }] };
     return { phase: 'Running', conditions: [scheduled, { type: 'Ready', status: 'True', lastTransitionTime: this.iso(pod.readyAt!) }] };
   }
 
   private async registerTargets(u: UnitWorld): Promise<void> {
     const { elbv2 } = this.clients.aws;
     const TargetGroupArn = this.deployment.targetGroupArns[u.unit.name]!;
-    const wanted = new Set(u.pods.filter((p) => p.readyAt !== null).map(podIp));
+    const wanted = new Set(u.pods.filter((p) => this.world.isHealthy(p)).map(podIp));
     const had = this.targets.get(u.unit.name) ?? new Set<string>();
     const added = [...wanted].filter((ip) => !had.has(ip));
     const removed = [...had].filter((ip) => !wanted.has(ip));
@@ -213,10 +215,6 @@ export class WorldMirror {
     if (removed.length > 0) await elbv2.send(new DeregisterTargetsCommand({ TargetGroupArn, Targets: removed.map((Id) => ({ Id, Port: 8000 })) }));
     this.targets.set(u.unit.name, wanted);
   }
-}
-
-function phaseOf(p: Pod): PodPhase {
-  return p.nodeAt === null ? 'unschedulable' : p.readyAt === null ? 'starting' : 'ready';
 }
 
 function podName(unit: string, p: Pod): string {
