@@ -55,10 +55,10 @@ export async function main(
       const outDir = resolve(opts.out);
       writeOutputs(outDir, result);
       if (opts.json) {
-        io.out.write(`${JSON.stringify({ scenario: result.scenario.name, policies: result.runs.map((r) => r.summary) })}\n`);
+        io.out.write(`${JSON.stringify({ scenario: result.scenario.name, policies: result.runs.map((r) => r.summary), bound: result.bound })}\n`);
         return;
       }
-      io.out.write(`\n${formatComparisonTable(result.runs.map((r) => r.summary), { hadShortage: scenario.file.capacity.length > 0 })}\n`);
+      io.out.write(`\n${formatComparisonTable(result.runs.map((r) => r.summary), { hadShortage: scenario.file.capacity.length > 0, bound: result.bound })}\n`);
       io.out.write(`\nTimeline and report in ${outDir} (report.html) — simulated in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     });
 
@@ -101,7 +101,7 @@ function writeOutputs(outDir: string, result: Awaited<ReturnType<typeof simulate
     writeFileSync(join(staging, `timeline-${run.summary.policy}.csv`), timelineCsv(run));
     writeFileSync(join(staging, `timeline-${run.summary.policy}.json`), timelineJson(run));
   }
-  writeFileSync(join(staging, 'summary.json'), `${JSON.stringify({ scenario: result.scenario.name, policies: result.runs.map((r) => r.summary) }, null, 2)}\n`);
+  writeFileSync(join(staging, 'summary.json'), `${JSON.stringify({ scenario: result.scenario.name, policies: result.runs.map((r) => r.summary), bound: result.bound }, null, 2)}\n`);
   writeFileSync(join(staging, 'report.html'), renderReport(result, SIMULATOR_ASSUMPTIONS));
   rmSync(outDir, { recursive: true, force: true });
   renameSync(staging, outDir);

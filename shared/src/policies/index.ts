@@ -3,13 +3,14 @@ import type { ControllerState, Decision, Observation } from '../core/types.ts';
 import type { FleetSpec, PolicyKind } from '../spec/schema.ts';
 import { optimizer } from './optimizer.ts';
 import { capacitySplit, costSplit, staticCapacity, staticCost } from './static.ts';
-import { step } from './step.ts';
+import { step, stepHeadroom } from './step.ts';
 import type { Policy, PolicyBook } from './types.ts';
 
 export const POLICIES: Record<PolicyKind, Policy> = {
   'static-cost': staticCost,
   'static-capacity': staticCapacity,
   step,
+  'step-headroom': stepHeadroom,
   optimizer,
 };
 

@@ -1,5 +1,5 @@
 import { isShort } from '../core/pools.ts';
-import { capacitySplit, costSplit } from './static.ts';
+import { capacitySplit, costSplit, round1 } from './static.ts';
 import type { PolicyContext, PolicyProposal } from './types.ts';
 
 /**
@@ -9,6 +9,19 @@ import type { PolicyContext, PolicyProposal } from './types.ts';
  * last change.
  */
 export function step(ctx: PolicyContext): PolicyProposal {
+  return stepWithTargets(ctx, 1);
+}
+
+/**
+ * Option 3 with headroom: the same failover and fallback, with every KEDA target at the
+ * optimizer's target utilisation of the split's target, so the race against the optimizer is not
+ * decided by KEDA targets set at the breaking point alone.
+ */
+export function stepHeadroom(ctx: PolicyContext): PolicyProposal {
+  return stepWithTargets(ctx, ctx.settings.targetUtilization);
+}
+
+function stepWithTargets(ctx: PolicyContext, targetScale: number): PolicyProposal {
   const { state, settings, now } = ctx;
   const costShares = costSplit(ctx).shares;
   const costUnits = ctx.units.filter((u) => (costShares[u.name] ?? 0) > 0);
@@ -41,9 +54,11 @@ export function step(ctx: PolicyContext): PolicyProposal {
   }
 
   const split = mode === 'cost' ? costSplit(ctx) : capacitySplit(ctx);
+  const scaling = Object.fromEntries(Object.entries(split.scaling).map(([unit, s]) => [unit, { ...s, targetRpm: round1(s.targetRpm * targetScale) }]));
   return {
     mode: mode as 'cost' | 'capacity',
     ...split,
+    scaling,
     reasons: [...reasons, ...split.reasons],
     state: { mode: mode as 'cost' | 'capacity', since, badTicks },
   };

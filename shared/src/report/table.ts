@@ -7,6 +7,8 @@ export interface ComparisonTableOptions {
    * (traffic never moved off the short pool); without one it reads "—". Default false.
    */
   hadShortage?: boolean;
+  /** The clairvoyant lower bound: printed as a last row, and each policy's cost per 1M over it. */
+  bound?: { totalCost: number; costPerMillion: number };
 }
 
 interface Column {
@@ -31,7 +33,11 @@ export function formatComparisonTable(summaries: PolicySummary[], options: Compa
     { header: 'mode switches', align: 'right', cell: (s) => formatNumber(s.modeSwitches) },
     { header: 'min to shift', align: 'right', cell: (s) => formatMinutesToShift(s.minutesToShift, hadShortage) },
   ];
+  const bound = options.bound;
+  if (bound) columns.splice(3, 0, { header: '× bound', align: 'right', cell: (s) => (bound.costPerMillion > 0 ? `${(s.costPerMillion / bound.costPerMillion).toFixed(2)}` : '—') });
   const cells = summaries.map((s) => columns.map((c) => c.cell(s)));
+  // The bound serves everything and has no policy's behaviour: only its costs are shown.
+  if (bound) cells.push(columns.map((c) => (c.header === 'policy' ? 'bound' : c.header === 'total cost' ? formatDollars(bound.totalCost) : c.header === '$ / 1M ok' ? formatDollars(bound.costPerMillion) : c.header === '× bound' ? '1.00' : '')));
   const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((row) => (row[i] ?? '').length)));
   const line = (values: string[]): string =>
     values

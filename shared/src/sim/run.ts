@@ -2,6 +2,7 @@ import type { Alert, Mode, UnitScaling } from '../core/types.ts';
 import type { Clock } from '../reconcile/ports.ts';
 import { runTick } from '../reconcile/tick.ts';
 import type { FleetSpec, PolicyKind } from '../spec/schema.ts';
+import { clairvoyantBound } from './bound.ts';
 import { simPorts } from './ports.ts';
 import type { Scenario } from './scenario.ts';
 import type { PolicyRun, PolicySummary, SimEvent, SimulationResult, TimelineRow, UnitMinute } from './types.ts';
@@ -80,6 +81,7 @@ export async function simulate(scenario: Scenario, options: SimulateOptions): Pr
       capacity: scenario.file.capacity.map((c) => ({ ...c })),
     },
     runs,
+    bound: clairvoyantBound(scenario, fleet, services),
   };
 }
 

@@ -77,4 +77,6 @@ export interface SimulationResult {
     capacity: ShortageWindow[];
   };
   runs: PolicyRun[];
+  /** The clairvoyant lower bound on the cost (bound.ts). */
+  bound: { totalCost: number; costPerMillion: number };
 }

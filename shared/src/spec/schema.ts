@@ -9,7 +9,7 @@ const nameRe = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const dnsName = z.string().regex(nameRe, 'expected a lowercase DNS-1123 name (a-z, 0-9, "-")').max(63);
 
 export const ACCELERATOR_FAMILIES = ['inf2', 'trn1', 'g5', 'g6', 'g6e', 'p4d', 'p5', 'cpu'] as const;
-export const POLICY_KINDS = ['static-cost', 'static-capacity', 'step', 'optimizer'] as const;
+export const POLICY_KINDS = ['static-cost', 'static-capacity', 'step', 'step-headroom', 'optimizer'] as const;
 
 export const ListenerRuleRefSchema = z
   .object({

@@ -253,5 +253,6 @@ export function makeSimulationResult(
       ...overrides.scenario,
     },
     runs: overrides.runs ?? (options.policies ?? SEED_POLICIES).map((p) => makePolicyRun(p, opts)),
+    bound: overrides.bound ?? { totalCost: 100, costPerMillion: 50 },
   };
 }
