@@ -128,6 +128,10 @@ export interface ServiceState {
   floors: Record<string, number>;
   /** Ticks in a row whose actuation or verification failed. */
   actuationFailures: number;
+  /** The optimizer's current hold (seconds): grows when a pool turns short soon after the fallback. Absent: the policy's holdSeconds. */
+  holdSeconds?: number;
+  /** Since when no pool of the service has been short (the optimizer's fallback waits a hold from then); null while one is. */
+  clearSince?: number | null;
 }
 
 export interface ControllerState {

@@ -27,7 +27,7 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const reasons: string[] = [];
   const ordered = [...ctx.units].sort((a, b) => costPerRequest(a) - costPerRequest(b) || a.name.localeCompare(b.name));
   const ready = (u: Unit) => healthyPods(ctx.observed.get(u.name));
-  const { mode, since, short } = modeWithHold(ctx, ordered, reasons);
+  const { mode, since, short, hold } = modeWithHold(ctx, ordered, reasons);
 
   // The observation's complete minutes (CloudWatch's are a few minutes late, the forecast's
   // line carries them forward to now); the state keeps none, so a steady world leaves it as it is.
@@ -56,22 +56,42 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
     `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecastIn(horizonSeconds))} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
       (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
   );
-  return { mode, shares, scaling, reasons, state: { mode, since, floors } };
+  return { mode, shares, scaling, reasons, state: { mode, since, floors, ...hold } };
 }
 
 /**
  * The mode changes at most once per hold time. While it holds, a fresh shortage is still routed
- * around (routing only uses ready pods), but floors keep asking the short pool.
+ * around (routing only uses ready pods), but floors keep asking the short pool. Back to cost
+ * only once every pool has been clear for the hold time; and a pool that turns short again
+ * within two holds of the fallback doubles the hold (up to MAX_HOLD_FACTOR × holdSeconds), so
+ * capacity that flaps changes the mode a few times, not at every flip.
  */
+const MAX_HOLD_FACTOR = 8;
+
 function modeWithHold(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, reasons: string[]) {
   const { state, settings, now } = ctx;
   const shortNow = ordered.filter((u) => isShort(state.pools, u.family)).map((u) => u.name);
-  const held = now - state.since >= settings.holdSeconds * 1000;
+  const base = settings.holdSeconds * 1000;
+  let hold = (state.holdSeconds ?? settings.holdSeconds) * 1000;
+  const clearSince = shortNow.length > 0 ? null : (state.clearSince ?? now);
   const previous: 'cost' | 'capacity' = state.mode === 'capacity' ? 'capacity' : 'cost';
-  const mode: 'cost' | 'capacity' = held ? (shortNow.length > 0 ? 'capacity' : 'cost') : previous;
-  if (mode === 'capacity' && shortNow.length === 0) reasons.push('short pools are back; holding the capacity mode until the hold time is over');
+  let mode = previous;
+  if (previous === 'cost' && shortNow.length > 0 && now - state.since >= base) {
+    mode = 'capacity';
+    const flapped = now - state.since < 2 * hold && state.since > 0;
+    hold = flapped ? Math.min(hold * 2, base * MAX_HOLD_FACTOR) : base;
+    if (flapped) reasons.push(`pool(s) short again ${Math.round((now - state.since) / 60_000)} min after the fallback: hold ${Math.round(hold / 60_000)} min`);
+  } else if (previous === 'capacity' && clearSince !== null && now - state.since >= hold && now - clearSince >= hold) {
+    mode = 'cost';
+  }
+  if (mode === 'capacity' && shortNow.length === 0) reasons.push(`short pools are back; holding the capacity mode until they have been clear for ${Math.round(hold / 60_000)} min`);
   if (mode === 'cost' && shortNow.length > 0) reasons.push('pool(s) short again within the hold time: floors unchanged, routing only onto ready pods');
-  return { mode, since: mode === previous ? state.since : now, short: new Set(mode === 'capacity' ? shortNow : []) };
+  return {
+    mode,
+    since: mode === previous ? state.since : now,
+    short: new Set(mode === 'capacity' ? shortNow : []),
+    hold: { holdSeconds: hold / 1000, clearSince },
+  };
 }
 
 /** Routing onto what is ready now: cheapest first to the target utilisation, then to the breaking point, then pro rata. */
