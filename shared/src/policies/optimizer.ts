@@ -20,6 +20,7 @@ import type { PolicyContext, PolicyProposal } from './types.ts';
  */
 
 const HISTORY_SECONDS = 15 * 60;
+const RECENT_MINUTES = 5;
 
 export function optimizer(ctx: PolicyContext): PolicyProposal {
   const { settings, state, now } = ctx;
@@ -34,7 +35,10 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const history = ctx.demandHistory.filter(([at]) => now - at <= HISTORY_SECONDS * 1000);
   const demand = ctx.demandRpm ?? history.at(-1)?.[1] ?? 0;
   if (ctx.demandRpm === null) reasons.push(`demand not observed: using the last known ${Math.round(demand)} rpm`);
-  const forecastIn = (seconds: number) => Math.max(demand, forecastAt(history, now + seconds * 1000, demand));
+  // Growth must show on both the last 15 and the last 5 minutes' lines: a trend does, while a
+  // jump that has happened steepens the long line long after the short one is flat again.
+  const recent = history.slice(-RECENT_MINUTES);
+  const forecastIn = (seconds: number) => Math.max(demand, Math.min(forecastAt(history, now + seconds * 1000, demand), forecastAt(recent, now + seconds * 1000, demand)));
 
   const shares = route(demand, ordered, ready, util, reasons);
   const floorsWanted = planFloors(ctx, ordered, short, ready, forecastIn);
