@@ -52,7 +52,10 @@ describe('hwai simulate', () => {
     const { code, out } = await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'static-cost', '--out', join(dir, 'out'));
     expect(code).toBe(0);
     expect(out).toMatch(/static-cost\s+\$[\d,.]+/);
-    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['report.html', 'summary.json', 'timeline-static-cost.csv', 'timeline-static-cost.json']);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['.hwai-output.json', 'report.html', 'summary.csv', 'summary.json', 'timeline-static-cost.csv', 'timeline-static-cost.json']);
+    const summary = readFileSync(join(dir, 'out', 'summary.csv'), 'utf8').trim().split('\n');
+    expect(summary[0]).toBe('policy,totalCost,costPerMillion,ratioToBound,servedRequests,failedRequests,minutesOverSlo,modeSwitches,minutesToShift');
+    expect(summary.map((l) => l.split(',')[0])).toEqual(['policy', 'static-cost', 'bound']);
     const csv = readFileSync(join(dir, 'out', 'timeline-static-cost.csv'), 'utf8').trim().split('\n');
     expect(csv).toHaveLength(1 + 90); // header + one row per minute
   });
@@ -76,7 +79,79 @@ describe('hwai simulate', () => {
   it('an unknown policy is refused with the list of policies', async () => {
     const { code, err } = await hwai('simulate', '--policy', 'cheapest');
     expect(code).not.toBe(0);
-    expect(err).toContain('expected one of static-cost, static-capacity, step, optimizer or all');
+    expect(err).toContain('expected one of static-cost, static-capacity, step, step-headroom, optimizer or all');
+  });
+
+  it('--json gives the clairvoyant bound beside the policies, and a policy named twice runs once', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), shortScenario);
+    const { code, out } = await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'step,step', '--out', join(dir, 'out'), '--json');
+    expect(code).toBe(0);
+    const parsed = JSON.parse(out);
+    expect(parsed.policies.map((p: { policy: string }) => p.policy)).toEqual(['step']);
+    expect(parsed.bound.totalCost).toBeGreaterThan(0);
+    expect(parsed.bound.totalCost).toBeLessThan(parsed.policies[0].totalCost);
+  });
+
+  it('never deletes what it did not write: a folder with other files and a file are refused, untouched', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), shortScenario);
+    writeFileSync(join(dir, 'notes.txt'), 'mine');
+    const intoFolder = await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'step', '--out', dir);
+    expect(intoFolder.code).toBe(2);
+    expect(intoFolder.err).toContain('holds files hwai did not write (notes.txt, scenario.yaml)');
+    const ontoFile = await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'step', '--out', join(dir, 'notes.txt'));
+    expect(ontoFile.code).toBe(2);
+    expect(ontoFile.err).toContain('is a file; expected a folder');
+    expect(readdirSync(dir).sort()).toEqual(['notes.txt', 'scenario.yaml']);
+    expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('mine');
+  });
+
+  it('replaces its own earlier output in a folder, and only that', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), shortScenario);
+    const out = join(dir, 'out');
+    expect((await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'step', '--out', out)).code).toBe(0);
+    expect((await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'optimizer', '--out', out)).code).toBe(0);
+    expect(readdirSync(out).filter((f) => f.startsWith('timeline-')).sort()).toEqual(['timeline-optimizer.csv', 'timeline-optimizer.json']);
+  });
+});
+
+describe('hwai scenario check and hwai compare', () => {
+  it('scenario check accepts every shipped scenario', async () => {
+    for (const file of readdirSync('shared/scenarios')) {
+      const { code, out } = await hwai('scenario', 'check', join('shared/scenarios', file));
+      expect(code, file).toBe(0);
+      expect(out).toContain(': ok — ');
+    }
+  });
+
+  it('scenario check names a wrong type inside demand by its path', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), shortScenario.replace('sd21: { points: [[0, 600], [30, 600], [32, 1800], [90, 1800]] }', 'sd21: { cosine: { minRpm: 40, maxRpm: lots, periodMinutes: 900 } }'));
+    const { code, err } = await hwai('scenario', 'check', join(dir, 'scenario.yaml'));
+    expect(code).toBe(2);
+    expect(err).toContain('demand.sd21.cosine.maxRpm: expected number, received string');
+  });
+
+  it('compare prints two runs side by side, a policy missing from one shown as —', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'scenario.yaml'), shortScenario);
+    await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'step', '--out', join(dir, 'a'));
+    await hwai('simulate', '--scenario', join(dir, 'scenario.yaml'), '--policy', 'step,optimizer', '--out', join(dir, 'b'));
+    const { code, out } = await hwai('compare', join(dir, 'a'), join(dir, 'b'));
+    expect(code).toBe(0);
+    const step = out.split('\n').find((l) => l.startsWith('step '))!;
+    const cells = step.split(/\s{2,}/);
+    expect(cells[1]).toBe(cells[2]); // the same run twice: the same total cost
+    expect(out.split('\n').find((l) => l.startsWith('optimizer'))).toMatch(/^optimizer\s+—\s+\$/);
+  });
+
+  it('compare refuses a folder without a summary, naming it', async () => {
+    const dir = tempDir();
+    const { code, err } = await hwai('compare', dir, dir);
+    expect(code).toBe(2);
+    expect(err).toContain('expected a folder written by hwai simulate');
   });
 });
 

@@ -25,11 +25,16 @@ const PointsSchema = z
   .min(1)
   .refine((ps) => ps.every((p, i) => i === 0 || p[0] > ps[i - 1]![0]), { message: 'expected minutes in increasing order' });
 
-const DemandSchema = z.union([
-  z.object({ cosine: CosineSchema }).strict(),
-  z.object({ points: PointsSchema }).strict(),
-  z.object({ csv: z.string().min(1) }).strict(),
-]);
+// One object with the three shapes as optional keys rather than a union: a mistake inside one
+// shape is then reported at its own path (demand.sd21.cosine.maxRpm), not as "Invalid input".
+const DEMAND_SHAPES = ['cosine', 'points', 'csv'] as const;
+const DemandSchema = z
+  .object({ cosine: CosineSchema.optional(), points: PointsSchema.optional(), csv: z.string().min(1).optional() })
+  .strict()
+  .superRefine((d, ctx) => {
+    const given = DEMAND_SHAPES.filter((k) => d[k] !== undefined);
+    if (given.length !== 1) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `expected exactly one of ${DEMAND_SHAPES.join(', ')}${given.length > 1 ? `, got ${given.join(' and ')}` : ''}` });
+  });
 
 const CapacityWindowSchema = z
   .object({
@@ -132,12 +137,12 @@ function resolvePath(baseDir: string, p: string): string {
 }
 
 function demandFn(d: z.infer<typeof DemandSchema>, baseDir: string, where: string): DemandFn {
-  if ('cosine' in d) {
+  if (d.cosine) {
     const { minRpm, maxRpm, periodMinutes, phaseMinutes } = d.cosine;
     return (t) => minRpm + ((maxRpm - minRpm) * (1 + Math.cos((2 * Math.PI * (t - phaseMinutes)) / periodMinutes))) / 2;
   }
-  if ('points' in d) return piecewise(d.points);
-  return piecewise(readCsv(resolvePath(baseDir, d.csv), where));
+  if (d.points) return piecewise(d.points);
+  return piecewise(readCsv(resolvePath(baseDir, d.csv!), where));
 }
 
 /** Linear between points, flat before the first and after the last. */
