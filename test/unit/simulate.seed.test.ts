@@ -11,7 +11,7 @@ let result: SimulationResult;
 const run = (policy: string): PolicyRun => result.runs.find((r) => r.summary.policy === policy)!;
 
 beforeAll(async () => {
-  result = await simulate(scenario, { policies: ['static-cost', 'static-capacity', 'step', 'optimizer'] });
+  result = await simulate(scenario, { policies: ['static-cost', 'static-capacity', 'step', 'step-headroom', 'optimizer'] });
 }, 300_000);
 
 describe('seed scenario', () => {
@@ -50,12 +50,20 @@ describe('seed scenario', () => {
     expect(fallback!.minute).toBeLessThan(shortage.toMinute + 60);
   });
 
-  it('optimizer costs at most 0.75 × step per 1M successful requests, with no more failures or minutes over the SLO', () => {
+  it('optimizer costs at most 0.75 × the cheaper of step and step-headroom per 1M successful requests, with no more failures or minutes over the SLO than the better, and at most 1.25 × the bound', () => {
     const step = run('step').summary;
+    const headroom = run('step-headroom').summary;
     const optimizer = run('optimizer').summary;
-    expect(optimizer.costPerMillion).toBeLessThanOrEqual(0.75 * step.costPerMillion);
-    expect(optimizer.failedRequests).toBeLessThanOrEqual(step.failedRequests);
-    expect(optimizer.minutesOverSlo).toBeLessThanOrEqual(step.minutesOverSlo);
+    expect(optimizer.costPerMillion).toBeLessThanOrEqual(0.75 * Math.min(step.costPerMillion, headroom.costPerMillion));
+    expect(optimizer.failedRequests).toBeLessThanOrEqual(Math.min(step.failedRequests, headroom.failedRequests));
+    expect(optimizer.minutesOverSlo).toBeLessThanOrEqual(Math.min(step.minutesOverSlo, headroom.minutesOverSlo));
+    expect(optimizer.costPerMillion).toBeLessThanOrEqual(1.25 * result.bound.costPerMillion);
+  });
+
+  it('the bound is below every policy and serves the whole demand', () => {
+    for (const r of result.runs) expect(result.bound.totalCost).toBeLessThan(r.summary.totalCost);
+    const demand = run('step').timeline.reduce((s, row) => s + row.demandRpm, 0);
+    expect(result.bound.costPerMillion).toBeCloseTo((result.bound.totalCost / demand) * 1e6, 0);
   });
 
   it('while inf2 is held no policy runs more inf2 nodes than when the hold began', () => {
@@ -73,7 +81,9 @@ describe('seed scenario', () => {
   it('every policy serves or fails every request of the demand', () => {
     for (const r of result.runs) {
       const demand = r.timeline.reduce((s, row) => s + row.demandRpm, 0);
-      expect(r.summary.servedRequests + r.summary.failedRequests).toBeCloseTo(demand, -2);
+      // Off by at most what the queues held when counting began (requests of the warm-up answered
+      // after minute 0); what they hold at the end counts as failed.
+      expect(Math.abs(r.summary.servedRequests + r.summary.failedRequests - demand)).toBeLessThan(0.001 * demand);
     }
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../../shared/src/sim/scenario.ts';
-import { World, mulberry32, p99At } from '../../shared/src/sim/index.ts';
+import { World, mulberry32, p99At, simulate } from '../../shared/src/sim/index.ts';
 import { podPhase, type UnitWorld } from '../../shared/src/sim/world.ts';
 
 // The simulated world on its own: KEDA/HPA, Karpenter and the ALB as they behave, step by step.
@@ -235,5 +235,29 @@ describe('p99 at a utilisation', () => {
     expect(p99At(0.5, 0.9)).toBeLessThan(0.9);
     expect(p99At(1, 0.9)).toBeCloseTo(0.9, 10);
     expect(p99At(1.2, 0.9)).toBeCloseTo(0.9, 10);
+  });
+});
+
+describe('minutes over the SLO as clients see them', () => {
+  it('a unit with weight whose nodes are all reclaimed fails its share, and that minute is over the SLO though every served request was fast', async () => {
+    const scenario = parseScenario(
+      {
+        name: 'reclaim-all',
+        durationMinutes: 20,
+        fleet: 'default',
+        demand: { sd21: { points: [[0, 600]] } },
+        capacity: [{ family: 'inf2', fromMinute: 10, toMinute: 20, maxInstances: 0 }],
+        warmupMinutes: 30,
+      },
+      `${process.cwd()}/test/unit/inline.yaml`,
+    );
+    const { runs } = await simulate(scenario, { policies: ['static-cost'] });
+    // The nodes go in the step that ends minute 9; the interruption's tick then takes inf2's weight away.
+    const row = runs[0]!.timeline.find((r) => r.units['sd21-inf2-neuron']!.failedRpm > 0)!;
+    expect(row.minute).toBe(9);
+    expect(row.units['sd21-inf2-neuron']!.failedRpm).toBeGreaterThan(0.01 * row.demandRpm);
+    expect(Math.max(...Object.values(row.units).map((u) => u.p99Seconds))).toBeLessThanOrEqual(0.9);
+    expect(row.p99Seconds).toBeGreaterThan(0.9);
+    expect(runs[0]!.summary.minutesOverSlo).toBeGreaterThanOrEqual(1);
   });
 });
