@@ -40,7 +40,7 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const recent = history.slice(-RECENT_MINUTES);
   const forecastIn = (seconds: number) => Math.max(demand, Math.min(forecastAt(history, now + seconds * 1000, demand), forecastAt(recent, now + seconds * 1000, demand)));
 
-  const shares = route(demand, ordered, ready, util, reasons);
+  const shares = route(demand, ordered, ready, util, settings.maxFamilyShare, reasons);
   const floorsWanted = planFloors(ctx, ordered, short, ready, forecastIn);
   addWarmReserve(ctx, ordered, short, demand, forecastIn, floorsWanted, reasons);
 
@@ -99,8 +99,14 @@ function modeWithHold(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, reasons:
 }
 
 /** Routing onto what is ready now: cheapest first to the target utilisation, then to the breaking point, then pro rata. */
-function route(demand: number, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number, util: number, reasons: string[]): Record<string, number> {
-  const routed = waterFill(demand, ordered, [(u) => ready(u) * u.maxRpm * util, (u) => ready(u) * u.maxRpm]);
+function route(demand: number, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number, util: number, shareLimit: number, reasons: string[]): Record<string, number> {
+  // With a family share limit, the limited passes come first: other families take the rest
+  // before any family goes beyond its share.
+  const hedged = (capacity: (u: Unit) => number) => withinFamilyShare(capacity, shareLimit * demand, ordered);
+  const atTarget = (u: Unit) => ready(u) * u.maxRpm * util;
+  const atBreakingPoint = (u: Unit) => ready(u) * u.maxRpm;
+  const passes = shareLimit < 1 ? [hedged(atTarget), hedged(atBreakingPoint), atTarget, atBreakingPoint] : [atTarget, atBreakingPoint];
+  const routed = waterFill(demand, ordered, passes);
   const shares = routed.remaining > 0 ? addProRata(routed.alloc, routed.remaining, ordered, (u) => ready(u) * u.maxRpm) : routed.alloc;
   if (routed.remaining > 0) reasons.push(`demand exceeds ready capacity by ${Math.round(routed.remaining)} rpm: spread pro rata`);
   const idleUnit = ordered.find((u) => ready(u) > 0);
@@ -132,7 +138,9 @@ function planFloors(
   const floors: Record<string, number> = {};
   for (const u of ordered) {
     const h = horizonOf(ctx, u);
-    if (!fills.has(h)) fills.set(h, waterFill(forecastIn(h), worthIt, [canGet]).alloc);
+    const amount = forecastIn(h);
+    const share = ctx.settings.maxFamilyShare;
+    if (!fills.has(h)) fills.set(h, waterFill(amount, worthIt, share < 1 ? [withinFamilyShare(canGet, share * amount, worthIt), canGet] : [canGet]).alloc);
     floors[u.name] = Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
   }
   return floors;
@@ -160,6 +168,18 @@ function addWarmReserve(
   const extra = Math.ceil(reserveRpm / (reserveUnit.maxRpm * util));
   floors[reserveUnit.name] = (floors[reserveUnit.name] ?? 0) + extra;
   reasons.push(`warm reserve: ${extra} pod(s) on ${reserveUnit.name} for ${Math.round(reserveRpm)} rpm of growth ${cheapest.family} may not absorb`);
+}
+
+/** A pass's capacity limited so that each family's units, in order, carry at most `budget` together. */
+function withinFamilyShare(capacity: (u: Unit) => number, budget: number, ordered: ReadonlyArray<Unit>): (u: Unit) => number {
+  return (u) => {
+    let left = budget;
+    for (const o of ordered) {
+      if (o === u) break;
+      if (o.family === u.family) left -= capacity(o);
+    }
+    return Math.max(0, Math.min(capacity(u), left));
+  };
 }
 
 /** Fills `amount` over units in order, pass by pass, each pass up to its own capacity per unit. */

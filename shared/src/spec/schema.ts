@@ -90,6 +90,12 @@ export const PolicySchema = z
     lambda: z.number().min(0).default(1),
     /** Floors fall at most this fraction per tick (fast up, slow down). */
     scaleDownPerTick: z.number().gt(0).max(1).default(0.1),
+    /**
+     * optimizer: the most of a service's demand one accelerator family is planned and routed to
+     * while others can take the rest (1: no limit). A hedge against losing the cheapest pool's
+     * running nodes at once: what it does not carry is already served elsewhere, at a price.
+     */
+    maxFamilyShare: z.number().gt(0).max(1).default(1),
   })
   .strict();
 
