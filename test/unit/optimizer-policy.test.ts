@@ -11,7 +11,7 @@ import { aUnitObservation } from './factories/observation.ts';
 const NOW = Date.parse('2026-11-14T12:00:00Z');
 const MIN = 60_000;
 
-function contextFor(policy: Record<string, unknown>, state = initialServiceState(), now = NOW, ready = (unit: string) => (unit === 'inf2' ? 20 : 10)) {
+function contextFor(policy: Record<string, unknown>, state = initialServiceState(), now = NOW, ready: (unit: string) => number = (unit) => (unit === "inf2" ? 20 : 10)) {
   const spec = fleetOf(seedLikeUnits(), policy);
   const observed = new Map<string, UnitObservation>(spec.units.map((u) => [u.name, aUnitObservation(u.name, { readyPods: ready(u.name), healthyTargets: ready(u.name) })]));
   return { service: 'svc', units: spec.units, observed, demandRpm: 1000, demandHistory: [], settings: spec.policy, state, now };

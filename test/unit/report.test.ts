@@ -227,3 +227,47 @@ describe('renderReport (static checks; the browser test renders it)', () => {
     expect(html).toContain('data-service="mistral"');
   });
 });
+
+describe('renderReport: what a reader compares across policies', () => {
+  const result = makeSimulationResult({ minutes: 300 });
+  const html = renderReport(result);
+  const yTicks = (svg: string) => [...svg.matchAll(/<text class="ytick"[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!.replace(/,/g, '')).join(',');
+  const chart = (policy: string, kind: string) => {
+    const at = html.indexOf(`data-chart="${policy}/${kind}"`);
+    return html.slice(at, html.indexOf('</svg>', at));
+  };
+
+  it('draws failed requests per policy on one scale, so failures outside a shortage are not slivers', () => {
+    const failedMost = Math.max(...result.runs.flatMap((r) => r.timeline.map((row) => row.failedRpm)));
+    expect(failedMost).toBeGreaterThan(0);
+    const axes = result.runs.map((r) => yTicks(chart(r.summary.policy, 'failed')));
+    expect(new Set(axes).size).toBe(1);
+    expect(axes[0]).not.toBe('');
+  });
+
+  it('marks every mode change across every chart of the policy', () => {
+    for (const r of result.runs) {
+      const changes = r.events.filter((e) => e.kind === 'mode-changed').length;
+      for (const k of CHART_KINDS) expect(chart(r.summary.policy, k).match(/class="mode-change"/g) ?? [], `${r.summary.policy}/${k}`).toHaveLength(changes);
+    }
+  });
+
+  it('draws every policy\'s p99 on the same axis', () => {
+    const ticks = result.runs.map((r) => yTicks(chart(r.summary.policy, 'latency')));
+    expect(ticks[0]).not.toBe('');
+    expect(new Set(ticks).size).toBe(1);
+  });
+
+  it('says "Events (0)" for a run without events', () => {
+    const quiet = makeSimulationResult({ minutes: 30, policies: ['static-cost'] });
+    quiet.runs[0]!.events = [];
+    expect(renderReport(quiet)).toContain('Events (0)');
+  });
+
+  it('reads out whole pods under the pointer', () => {
+    const data = [...html.matchAll(/<script type="application\/json" class="hover-data">(.*?)<\/script>/g)].map((m) => JSON.parse(m[1]!));
+    const pods = data.flatMap((d) => d.rows.flatMap((row: unknown[]) => (row[9] as number[][]).flatMap((u) => u.slice(2, 5))));
+    expect(pods.length).toBeGreaterThan(0);
+    for (const n of pods) expect(Number.isInteger(n)).toBe(true);
+  });
+});

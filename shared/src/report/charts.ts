@@ -31,19 +31,20 @@ import {
  * <figure> with its legend and its <svg data-chart="<policy>/<kind>">.
  */
 
-export const CHART_KINDS = ['served', 'weights', 'mode', 'pods', 'latency', 'cost'] as const;
+export const CHART_KINDS = ['served', 'failed', 'weights', 'mode', 'pods', 'latency', 'cost'] as const;
 export type ChartKind = (typeof CHART_KINDS)[number];
 
 const CHART_TITLES: Record<ChartKind, string> = {
   served: 'Requests per minute served, by unit (failed on top, demand dashed)',
+  failed: 'Failed requests per minute (one scale for every policy)',
   weights: 'Forward weights (share of the listener rule, %)',
   mode: 'Mode',
   pods: 'Pods: ready by unit; starting and pending stacked on top',
-  latency: 'p99 latency (s) by unit; the service p99 bold, the SLO dashed',
+  latency: 'p99 latency (s) by unit; the service p99 bold, the SLO dashed (one scale for every policy)',
   cost: 'Cumulative cost ($); other policies thin',
 };
 
-const HEIGHTS: Record<ChartKind, number> = { served: 210, weights: 120, mode: 28, pods: 160, latency: 150, cost: 140 };
+const HEIGHTS: Record<ChartKind, number> = { served: 210, failed: 110, weights: 120, mode: 28, pods: 160, latency: 150, cost: 140 };
 /** The mode band has no tick labels of its own. */
 const MB_MODE = 3;
 
@@ -56,6 +57,21 @@ export interface ChartContext {
   capacity: ShortageWindow[];
   /** Cumulative cost of this service under every policy, for the cost chart. */
   allCosts: Array<{ policy: string; xs: number[]; ys: number[] }>;
+  /** Minutes at which this policy's mode changed: a marker across every chart. */
+  modeChanges: number[];
+  /** The highest failed requests per minute and the highest p99 of any policy: shared scales. */
+  failedMax: number;
+  latencyMax: number;
+}
+
+/** A dashed vertical line at each mode change, with the minute in its tooltip. */
+function modeMarkers(f: Frame<ChartKind>, minutes: number[]): string {
+  return minutes
+    .map((m) => {
+      const x = c1(f.x(m));
+      return `<line class="mode-change" x1="${x}" x2="${x}" y1="${MT}" y2="${c1(MT + f.ph)}" stroke="#444" stroke-width="1" stroke-dasharray="2 2"><title>${esc(`mode change at minute ${m}`)}</title></line>`;
+    })
+    .join('');
 }
 
 function chartFrame(kind: ChartKind, duration: number, yMax: number): Frame<ChartKind> {
@@ -92,6 +108,21 @@ function chartServed(ctx: ChartContext): string {
     { label: 'failed', color: FAILED, style: 'hatch' },
     { label: 'demand', color: '#111', style: 'dash' },
   ]);
+}
+
+function chartFailed(ctx: ChartContext): string {
+  const { buckets } = ctx.series;
+  const xs = buckets.map((b) => b.x);
+  const { max, step } = niceScale(Math.max(1, ctx.failedMax));
+  const f = chartFrame('failed', ctx.duration, max);
+  const failed = buckets.map((b) => b.failed);
+  const none = failed.every((v) => v <= 0);
+  const body =
+    background(f, ctx.capacity, step, max, shortNumber) +
+    (none
+      ? `<text class="mark none-label" x="${c1(ML + 8)}" y="${c1(MT + f.ph / 2)}" dy="0.33em">no failed request</text>`
+      : area(f, xs, failed, FAILED, ' fill-opacity="0.35"') + line(f, xs, failed, FAILED, 1.4));
+  return panel(ctx, f, body, 'failed requests', [{ label: 'failed requests per minute', color: FAILED }]);
 }
 
 function chartWeights(ctx: ChartContext): string {
@@ -153,8 +184,7 @@ function chartPods(ctx: ChartContext): string {
 function chartLatency(ctx: ChartContext): string {
   const { buckets, units } = ctx.series;
   const xs = buckets.map((b) => b.x);
-  const observed = Math.max(0, ...buckets.map((b) => (Number.isFinite(b.p99) ? b.p99 : 0)));
-  const { max, step } = niceScale(Math.min(Math.max(observed, ctx.slo * 1.25), ctx.slo * 4));
+  const { max, step } = niceScale(Math.min(Math.max(ctx.latencyMax, ctx.slo * 1.25), ctx.slo * 4));
   const f = chartFrame('latency', ctx.duration, max);
   let body = background(f, ctx.capacity, step, max, (v) => `${+v.toFixed(2)}`);
   units.forEach((_, i) => {
@@ -199,6 +229,7 @@ function chartCost(ctx: ChartContext): string {
 
 const DRAW: Record<ChartKind, (ctx: ChartContext) => string> = {
   served: chartServed,
+  failed: chartFailed,
   weights: chartWeights,
   mode: chartMode,
   pods: chartPods,
@@ -206,7 +237,11 @@ const DRAW: Record<ChartKind, (ctx: ChartContext) => string> = {
   cost: chartCost,
 };
 
-/** Every chart kind, in CHART_KINDS order. */
+/** Every chart kind, in CHART_KINDS order, each with the mode-change markers drawn last (on top). */
 export function renderCharts(ctx: ChartContext): string {
-  return CHART_KINDS.map((k) => DRAW[k](ctx)).join('');
+  return CHART_KINDS.map((k) => {
+    const html = DRAW[k](ctx);
+    const markers = modeMarkers(chartFrame(k, ctx.duration, 1), ctx.modeChanges);
+    return markers === '' ? html : html.replace(/<\/svg>/, `${markers}</svg>`);
+  }).join('');
 }

@@ -38,10 +38,9 @@ function serviceBlock(layout: Layout, run: PolicyRun, ri: number, service: strin
   if (series.rows.length === 0) {
     return `<div class="svc-block">${heading}<p class="muted">No timeline rows for this service.</p></div>`;
   }
-  const allCosts = result.runs.map((other) => {
-    const rows = other === run ? series.buckets : seriesOf(other, service, [], bucketMinutes).buckets;
-    return { policy: other.summary.policy, xs: rows.map((b) => b.x), ys: rows.map((b) => b.cumulativeCost) };
-  });
+  const everyRun = result.runs.map((other) => ({ policy: other.summary.policy, buckets: other === run ? series.buckets : seriesOf(other, service, [], bucketMinutes).buckets }));
+  const allCosts = everyRun.map(({ policy, buckets }) => ({ policy, xs: buckets.map((b) => b.x), ys: buckets.map((b) => b.cumulativeCost) }));
+  const everyBucket = everyRun.flatMap((r) => r.buckets);
   const ctx: ChartContext = {
     policy: run.summary.policy,
     policyIndex: ri,
@@ -50,6 +49,9 @@ function serviceBlock(layout: Layout, run: PolicyRun, ri: number, service: strin
     slo: result.scenario.services[service]?.sloSeconds ?? 0,
     capacity: result.scenario.capacity,
     allCosts,
+    modeChanges: run.events.filter((e) => e.kind === 'mode-changed' && e.service === service).map((e) => e.minute),
+    failedMax: Math.max(0, ...everyBucket.map((b) => b.failed)),
+    latencyMax: Math.max(0, ...everyBucket.map((b) => (Number.isFinite(b.p99) ? b.p99 : 0))),
   };
   return (
     `<div class="svc-block" data-service="${esc(service)}">${heading}` +

@@ -25,6 +25,8 @@ interface UnitBucket {
   ready: number;
   starting: number;
   pending: number;
+  /** Whole pods at the bucket's last minute, for the read-out (the chart draws the means). */
+  podsAtEnd: [number, number, number];
   p99: number | null;
   minReplicas: number;
   targetRpm: number;
@@ -83,6 +85,7 @@ function bucketize(rows: TimelineRow[], units: string[], bucketMinutes: number):
         ready: mean(ms.map((m) => finite(m.readyPods))),
         starting: mean(ms.map((m) => finite(m.startingPods))),
         pending: mean(ms.map((m) => finite(m.pendingPods))),
+        podsAtEnd: lastM ? [finite(lastM.readyPods), finite(lastM.startingPods), finite(lastM.pendingPods)] : [0, 0, 0],
         p99: p99s.length > 0 ? Math.max(...p99s) : null,
         minReplicas: lastM ? finite(lastM.minReplicas) : 0,
         targetRpm: lastM ? finite(lastM.targetRpm) : 0,
@@ -147,9 +150,7 @@ export function hoverData(series: Series, slo: number, duration: number): string
       b.units.map((u) => [
         dn(u.weight, 0),
         dn(u.served, 0),
-        dn(u.ready, 1),
-        dn(u.starting, 1),
-        dn(u.pending, 1),
+        ...u.podsAtEnd.map((n) => Math.round(n)),
         u.p99 === null ? null : dn(u.p99, 3),
         dn(u.minReplicas, 1),
         dn(u.targetRpm, 1),

@@ -91,7 +91,7 @@ export function scenarioFacts(result: SimulationResult): string {
 
 export function eventsList(run: PolicyRun): string {
   const shown = run.events.filter((e) => e.kind !== 'probe').slice(0, 300);
-  if (run.events.length === 0) return '';
+  if (run.events.length === 0) return '<details class="events"><summary>Events (0)</summary><p class="muted">No mode change, shortage, probe or alert in this run.</p></details>';
   const items = shown
     .map((e) => `<li><span class="ev-min">${e.minute}</span><span class="ev-kind ev-${esc(e.kind)}">${esc(e.kind)}</span><span class="ev-svc">${esc(e.service)}</span> ${esc(e.message)}</li>`)
     .join('');
