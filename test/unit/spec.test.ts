@@ -64,4 +64,27 @@ describe('fleet spec', () => {
     writeFileSync(join(dir, 'cal.yaml'), stringify({ kind: 'hwai/calibration', units: { ghost: { maxRpm: 1, latencySeconds: 1 } } }));
     expect(() => parseFleetSpec(aFleet({ calibrationFiles: ['cal.yaml'] }), 'fleet.yaml', dir)).toThrow(/calibrates unknown unit "ghost"/);
   });
+
+  it('reports schema errors and cross-references together, naming each unit as well as its index', () => {
+    const problems = problemsOf(aFleet({ units: [aUnit({ pricePerHour: -1 }), aUnit({ name: 'svc-b', service: 'nope' }), aUnit({ name: 'svc-b' })] }));
+    expect(problems).toContain('units[0].pricePerHour: expected > 0 (unit "svc-a")');
+    expect(problems).toContain('units[1].service: unknown service "nope"; expected one of: svc (unit "svc-b")');
+    expect(problems).toContain('units[2].name: duplicate unit name "svc-b" (also units[1]) (unit "svc-b")');
+  });
+
+  it('a calibration file that cannot be read is reported at the field that names it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hwai-cal-'));
+    const problems = (() => {
+      try {
+        parseFleetSpec(aFleet({ calibrationFiles: ['calibration/missing.yaml'] }), 'fleet.yaml', dir);
+      } catch (e) {
+        return (e as InputValidationError).problems;
+      }
+      return [];
+    })();
+    expect(problems).toHaveLength(1);
+    expect(problems[0]!.path).toBe('calibrationFiles[0]');
+    expect(problems[0]!.message).toContain(join(dir, 'calibration/missing.yaml'));
+    expect(problems[0]!.message).toContain('cannot read');
+  });
 });

@@ -114,34 +114,39 @@ export const FleetSpecSchema = z
   })
   .strict()
   .superRefine((spec, ctx) => {
-    const seen = new Map<string, number>();
-    spec.units.forEach((u, i) => {
-      if (seen.has(u.name)) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['units', i, 'name'], message: `duplicate unit name "${u.name}" (also units[${seen.get(u.name)}])` });
-      }
-      seen.set(u.name, i);
-      if (!(u.service in spec.services)) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          path: ['units', i, 'service'],
-          message: `unknown service "${u.service}"; expected one of: ${Object.keys(spec.services).join(', ')}`,
-        });
-      }
-    });
-    for (const service of Object.keys(spec.services)) {
-      const n = spec.units.filter((u) => u.service === service).length;
-      if (n === 0) {
-        ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['services', service], message: 'expected at least one unit for this service' });
-      }
-      if (n > 5) {
-        ctx.addIssue({
-          code: z.ZodIssueCode.custom,
-          path: ['services', service],
-          message: `an ALB forward action takes at most 5 target groups; this service has ${n} units`,
-        });
-      }
+    for (const p of crossReferenceProblems(spec)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: p.path, message: p.message });
+  });
+
+/**
+ * The fleet's cross-references: unique unit names, every unit's service declared, every service
+ * with 1–5 units. Reads its input leniently, so the same checks also run on a spec that failed
+ * its schema (`hwai spec check` then reports both kinds at once, not one after the other).
+ */
+export function crossReferenceProblems(raw: unknown): Array<{ path: Array<string | number>; message: string }> {
+  const problems: Array<{ path: Array<string | number>; message: string }> = [];
+  const record = (v: unknown): Record<string, unknown> | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null);
+  const spec = record(raw);
+  const services = record(spec?.['services']);
+  const units = Array.isArray(spec?.['units']) ? (spec['units'] as unknown[]).map(record) : [];
+  const seen = new Map<string, number>();
+  units.forEach((u, i) => {
+    const name = u?.['name'];
+    const service = u?.['service'];
+    if (typeof name === 'string') {
+      if (seen.has(name)) problems.push({ path: ['units', i, 'name'], message: `duplicate unit name "${name}" (also units[${seen.get(name)}])` });
+      else seen.set(name, i);
+    }
+    if (services && typeof service === 'string' && !(service in services)) {
+      problems.push({ path: ['units', i, 'service'], message: `unknown service "${service}"; expected one of: ${Object.keys(services).join(', ')}` });
     }
   });
+  for (const service of Object.keys(services ?? {})) {
+    const n = units.filter((u) => u?.['service'] === service).length;
+    if (n === 0) problems.push({ path: ['services', service], message: 'expected at least one unit for this service' });
+    if (n > 5) problems.push({ path: ['services', service], message: `an ALB forward action takes at most 5 target groups; this service has ${n} units` });
+  }
+  return problems;
+}
 
 export const CalibrationSchema = z
   .object({
