@@ -11,6 +11,7 @@ import { renderReport } from '../report/html.ts';
 import { timelineCsv, timelineJson } from '../report/timeline.ts';
 import { SIMULATOR_ASSUMPTIONS } from '../sim/assumptions.ts';
 import { registerControlCommands, RemoteFunctionError, type ControlCommandsDeps } from './control.ts';
+import { registerTwinCommand } from '../twin/command.ts';
 
 /** The `hwai` command line. Returns the exit code; never calls process.exit itself. */
 export async function main(
@@ -63,6 +64,7 @@ export async function main(
     });
 
   registerControlCommands(program, io, control);
+  registerTwinCommand(program, io);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -11,7 +11,7 @@ import type { TickError } from '../reconcile/tick.ts';
 import { simulate, type ControllerFactory, type TickRecord } from '../sim/run.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import type { PolicyKind } from '../spec/schema.ts';
-import { compareTicks, type Agreement } from './agreement.ts';
+import { compareTicks, tickDifferences, type Agreement } from './agreement.ts';
 import { twinClients, lambdaProcessEnvironment, type TwinEndpoints } from './clients.ts';
 import { deployTwin, twinFleet, twinNamespace } from './deploy.ts';
 import { WorldMirror } from './mirror.ts';
@@ -41,10 +41,17 @@ export interface TwinOptions {
   policy?: PolicyKind;
   /** Stop after this many ticks (warm-up included); default: the whole scenario. */
   maxTicks?: number;
-  /** After each twin tick: how many done, and that tick's record. */
-  onTick?: (done: number, record: TickRecord) => void;
+  /** After each twin tick: how many done, of how many, and how many of those decided as the in-process run. */
+  onTick?: (progress: TwinProgress) => void;
   /** Default: now. */
   now?: number;
+}
+
+export interface TwinProgress {
+  done: number;
+  total: number;
+  equal: number;
+  record: TickRecord;
 }
 
 export interface TwinResult {
@@ -75,15 +82,18 @@ export async function runTwin(options: TwinOptions): Promise<TwinResult> {
   await simulate(scenario, { ...common, onTick: (r) => inProcess.push(r) });
 
   const twin: TickRecord[] = [];
+  let equal = 0;
   const tickErrors: TwinResult['tickErrors'] = [];
   let started = 0;
   const controller = harnessController(options.endpoints, namespace, tickErrors, () => (started = Date.now()));
   await simulate(scenario, {
     ...common,
     controller,
-    onTick: (r) => {
-      twin.push(r);
-      options.onTick?.(twin.length, r);
+    onTick: (record) => {
+      const expected = inProcess[twin.length];
+      if (expected && tickDifferences(expected, record).length === 0) equal++;
+      twin.push(record);
+      options.onTick?.({ done: twin.length, total: inProcess.length, equal, record });
     },
   });
   const seconds = (Date.now() - started) / 1000;
