@@ -13,6 +13,7 @@ import type { OverrideAnswer } from '../../shared/src/control/override-service.t
 import { controllerRuntime } from '../../shared/src/control/runtime.ts';
 import type { ServiceStatus } from '../../shared/src/control/status.ts';
 import { ACTUATION_ALERT_AFTER } from '../../shared/src/reconcile/tick.ts';
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { awsClients, faults, type Fault } from '../harness/clients.ts';
 import { lambdaContext, sampleEvent } from '../unit/events.fixtures.ts';
 import {
@@ -127,6 +128,28 @@ describe('a scheduled tick with inf2 short', () => {
     expect(answer.outcome).toBe('unchanged');
     expect(await writeCalls()).toEqual({});
     expect(await receivedAlerts(world)).toEqual([]);
+  });
+});
+
+describe('a capacity event', () => {
+  it('a Spot interruption of an inf2 instance ticks at once, with the inf2 pool’s signal, the services on inf2 only', async () => {
+    // Prepare: the instance, as EC2 knows it (the event names only its id).
+    const { ec2 } = awsClients({ direct: true });
+    const run = await ec2.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 'inf2.xlarge', MinCount: 1, MaxCount: 1 }));
+    const instanceId = run.Instances![0]!.InstanceId!;
+    const event = sampleEvent('spot-interruption');
+    event['detail'] = { 'instance-id': instanceId, 'instance-action': 'terminate' };
+    event['time'] = new Date(clock.at).toISOString();
+    await faults.reset();
+
+    // Act
+    const answer = await aController()(event);
+
+    // Assess
+    expect(answer.trigger).toContain(instanceId);
+    expect(answer.signal).toEqual({ family: 'inf2', kind: 'interruption', at: clock.at, detail: expect.stringContaining('inf2.xlarge') });
+    expect(answer.services.map((s) => s.service)).toEqual(['sd21']);
+    expect((await faults.counts())['ec2:DescribeInstances']).toBe(1);
   });
 });
 
