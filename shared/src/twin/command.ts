@@ -34,6 +34,7 @@ export function registerTwinCommand(program: Command, io: Io): void {
         const result = await runTwin({
           scenario,
           endpoints: harness.context,
+          log: (line) => io.err.write(`[twin] ${line}\n`),
           ...(opts.policy ? { policy: opts.policy } : {}),
           ...(opts.ticks !== undefined ? { maxTicks: opts.ticks } : {}),
           onTick: ({ done, total, equal, record }) => {

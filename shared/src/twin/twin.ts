@@ -45,6 +45,8 @@ export interface TwinOptions {
   onTick?: (progress: TwinProgress) => void;
   /** Default: now. */
   now?: number;
+  /** A line per stage (in-process run, deployment). */
+  log?: (line: string) => void;
 }
 
 export interface TwinProgress {
@@ -80,6 +82,7 @@ export async function runTwin(options: TwinOptions): Promise<TwinResult> {
 
   const inProcess: TickRecord[] = [];
   await simulate(scenario, { ...common, onTick: (r) => inProcess.push(r) });
+  options.log?.(`in-process run: ${inProcess.length} ticks of policy ${policy}; deploying the fleet on the harness (namespace ${namespace})`);
 
   const twin: TickRecord[] = [];
   let equal = 0;
