@@ -213,7 +213,8 @@ describe('faults', () => {
   const cases: Array<[string, () => Promise<void>]> = [
     ['ModifyRule throttled past the SDK retries', () => faults.aws({ operation: 'ModifyRule', fault: { kind: 'throttle' }, times: 3 })],
     ['ModifyRule answered 503', () => faults.aws({ operation: 'ModifyRule', fault: { kind: 'server-error', status: 503 }, times: 3 })],
-    ['DescribeRules timing out', () => faults.aws({ operation: 'DescribeRules', fault: { kind: 'delay', ms: 20_000 }, times: 2 })],
+    // Held six times longer than the client waits: a timeout whatever the machine's load.
+    ['DescribeRules timing out', () => faults.aws({ operation: 'DescribeRules', fault: { kind: 'delay', ms: 30_000 }, times: 2 })],
     ['DynamoDB writes (lease, state) answered 500', () => faults.aws({ operation: 'PutItem', fault: { kind: 'server-error', status: 500 }, times: 3 })],
     ['the apiserver down', () => faults.kube({ path: '.*', fault: { kind: 'server-error', status: 503 } as Fault, times: 200 })],
     [
@@ -228,8 +229,8 @@ describe('faults', () => {
 
   it.each(cases)('%s: no safety rule broken, and the next clean tick converges', async (what, inject) => {
     // Prepare: settled, then the rule edited by hand so the tick has something to write; a
-    // container whose calls give up after 2 s (the SDK's timeout) and 2 attempts.
-    const tick = aController(world.env, awsClients({ maxAttempts: 2, requestTimeoutMs: 2_000 }));
+    // container whose calls give up after 5 s (the SDK's per-attempt timeout) and 2 attempts.
+    const tick = aController(world.env, awsClients({ maxAttempts: 2, requestTimeoutMs: 5_000 }));
     await settle(tick);
     await setLiveWeights(world, HAND_EDIT);
     await receivedAlerts(world);
