@@ -131,6 +131,32 @@ describe('a scheduled tick with inf2 short', () => {
   });
 });
 
+describe('two controller invocations at once', () => {
+  it('exactly one acts; the other changes nothing on the ALB, KEDA or the state', async () => {
+    // Prepare: two Lambda containers (a scheduled tick and a capacity event, say); the rule edited by hand.
+    const a = aController();
+    const b = aController();
+    await settle(a);
+    await setLiveWeights(world, [10, 10, 10, 10, 60]);
+    const before = (await storedState(world))!.version;
+    await faults.reset();
+
+    // Act
+    const answers = await Promise.all([a(), b()]);
+
+    // Assess
+    const outcomes = answers.map((x) => x.outcome).sort();
+    expect(outcomes).toContainEqual('applied');
+    expect(outcomes.filter((o) => o === 'applied')).toHaveLength(1);
+    const loser = answers.find((x) => x.outcome !== 'applied')!;
+    expect(['lease-held', 'state-moved']).toContain(loser.outcome);
+    expect(loser.applied).toEqual({ weights: [], scaling: [] });
+    expect((await faults.counts())['elasticloadbalancing:ModifyRule']).toBe(1);
+    // The winner's tick and its decision record: two state writes, none by the loser.
+    expect((await storedState(world))!.version).toBe(before + 2);
+  });
+});
+
 describe('a capacity event', () => {
   it('a Spot interruption of an inf2 instance ticks at once, with the inf2 pool’s signal, the services on inf2 only', async () => {
     // Prepare: the instance, as EC2 knows it (the event names only its id).
