@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { handleControllerEvent } from '../../shared/src/control/controller.ts';
 import { controllerHandler } from '../../shared/src/control/controller-lambda.ts';
 import { CAPACITY_DETAIL_TYPES, parseControllerEvent, poolSignalOf, servicesOfFamily, type CapacityNotice } from '../../shared/src/control/events.ts';
@@ -147,6 +147,40 @@ const eventMutation: fc.Arbitrary<EventMutation> = fc.oneof(
 function isPlainObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+describe('the controller’s logs', () => {
+  it('are JSON lines carrying the event’s id as correlation id, the Lambda request id, and a rejection’s problems', async () => {
+    // Prepare: in its dev mode Powertools logs through the global console; catch its lines.
+    const { ports } = untouchablePorts();
+    process.env.POWERTOOLS_DEV = 'true';
+    const logger = new Logger({ serviceName: 'hwai-controller', logLevel: 'WARN' });
+    delete process.env.POWERTOOLS_DEV;
+    const handler = controllerHandler({ spec: FLEET, ports, instanceTypes: noLookup, dryRun: false }, { logger, metrics: new Metrics({ namespace: 'hwai', logger: new Logger({ logLevel: 'SILENT' }) }) });
+    const lines: string[] = [];
+    const warn = vi.spyOn(console, 'warn').mockImplementation((line: unknown) => void lines.push(String(line)));
+    const event = { ...sampleEvent('spot-interruption'), source: 'aws.health' };
+
+    // Act
+    try {
+      await handler(event, lambdaContext(60_000, 'req-42')).catch(() => undefined);
+    } finally {
+      warn.mockRestore();
+    }
+
+    // Assess
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'rejected input',
+        service: 'hwai-controller',
+        correlation_id: event['id'],
+        function_request_id: 'req-42',
+        problems: [expect.objectContaining({ path: 'source' })],
+      }),
+    );
+  });
+});
 
 describe('malformed controller events (generated)', () => {
   it('every one is refused with an error naming the field, through the handler, and no port is touched', async () => {
