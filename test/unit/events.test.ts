@@ -158,7 +158,7 @@ describe('the controller’s logs', () => {
     const handler = controllerHandler({ spec: FLEET, ports, instanceTypes: noLookup, dryRun: false }, { logger, metrics: new Metrics({ namespace: 'hwai', logger: new Logger({ logLevel: 'SILENT' }) }) });
     const lines: string[] = [];
     const warn = vi.spyOn(console, 'warn').mockImplementation((line: unknown) => void lines.push(String(line)));
-    const event = { ...sampleEvent('spot-interruption'), source: 'aws.health' };
+    const event: Record<string, unknown> = { ...sampleEvent('spot-interruption'), source: 'aws.health' };
 
     // Act
     try {
