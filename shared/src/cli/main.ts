@@ -10,6 +10,7 @@ import { formatComparisonTable } from '../report/table.ts';
 import { renderReport } from '../report/html.ts';
 import { timelineCsv, timelineJson } from '../report/timeline.ts';
 import { SIMULATOR_ASSUMPTIONS } from '../sim/assumptions.ts';
+import { registerRenderCommand } from '../render/command.ts';
 
 /** The `hwai` command line. Returns the exit code; never calls process.exit itself. */
 export async function main(argv: string[], io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream } = { out: process.stdout, err: process.stderr }): Promise<number> {
@@ -56,6 +57,8 @@ export async function main(argv: string[], io: { out: NodeJS.WritableStream; err
       io.out.write(`\n${formatComparisonTable(result.runs.map((r) => r.summary), { hadShortage: scenario.file.capacity.length > 0 })}\n`);
       io.out.write(`\nTimeline and report in ${outDir} (report.html) — simulated in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     });
+
+  registerRenderCommand(program, io);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
