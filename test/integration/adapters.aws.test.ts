@@ -1,10 +1,11 @@
 // The AWS adapters against moto, through the real SDK clients and the fault injector: what the
 // controller reads and writes on the ALB, CloudWatch, DynamoDB, SNS and EC2.
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
-import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
+import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSubnetCommand, CreateVpcCommand } from '@aws-sdk/client-ec2';
 import {
+  AddTagsCommand,
   CreateListenerCommand,
   CreateLoadBalancerCommand,
   CreateRuleCommand,
@@ -12,12 +13,14 @@ import {
   DescribeListenersCommand,
   DescribeRulesCommand,
   RegisterTargetsCommand,
+  type ModifyRuleCommandInput,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CloudWatchMetrics } from '../../shared/src/adapters/aws/cloudwatch-metrics.ts';
+import { DynamoDbLease } from '../../shared/src/adapters/aws/dynamodb-lease.ts';
 import { DynamoDbStateStore } from '../../shared/src/adapters/aws/dynamodb-state.ts';
 import { Ec2CapacitySignals } from '../../shared/src/adapters/aws/ec2-capacity.ts';
-import { Elbv2TrafficRouter, ListenerRuleNotFoundError, UnresolvedListenerRuleError } from '../../shared/src/adapters/aws/elbv2-router.ts';
+import { Elbv2TrafficRouter, ListenerRuleNotFoundError, RULE_TAG, UnresolvedListenerRuleError } from '../../shared/src/adapters/aws/elbv2-router.ts';
 import { SnsNotifier } from '../../shared/src/adapters/aws/sns-notifier.ts';
 import { combineSignals } from '../../shared/src/adapters/signals.ts';
 import { initialControllerState } from '../../shared/src/core/state.ts';
@@ -25,7 +28,7 @@ import type { Alert, UnitScaling } from '../../shared/src/core/types.ts';
 import type { Ports } from '../../shared/src/reconcile/ports.ts';
 import { runTick } from '../../shared/src/reconcile/tick.ts';
 import { loadFleetSpec } from '../../shared/src/spec/load.ts';
-import type { FleetSpec } from '../../shared/src/spec/schema.ts';
+import { UnitSchema, type FleetSpec } from '../../shared/src/spec/schema.ts';
 import { awsClients, ec2Stub, faults } from '../harness/clients.ts';
 
 /** The default fleet's sd21 service, its rule named by ARN (the deployed form of the spec). */
@@ -168,21 +171,110 @@ describe('ELBv2 traffic router', () => {
     expect((error as Error).cause).toMatchObject({ name: 'RuleNotFoundException' });
   });
 
-  it('refuses a deploy-time lookup it cannot resolve, without calling AWS', async () => {
-    // Prepare: the default fleet as written, before the stack resolves its lookups.
+  it('refuses a lookup when it was given no listener to search, without calling AWS', async () => {
+    // Prepare: the default fleet as written (rules by lookup), and no HWAI_LISTENER_ARN.
     const router = new Elbv2TrafficRouter(awsClients().elbv2, sd21Fleet({ lookup: 'hwai-sd21-rule' }).services);
     await faults.reset();
 
     // Act / Assess
     await expect(router.readRoute('sd21', SEED.units)).rejects.toThrow(UnresolvedListenerRuleError);
-    await expect(router.setWeights('sd21', SEED.units, byUnit([1, 1, 1, 1, 1]))).rejects.toThrow(/hwai-sd21-rule/);
+    await expect(router.setWeights('sd21', SEED.units, byUnit([1, 1, 1, 1, 1]))).rejects.toThrow(/"hwai-sd21-rule" needs the listener .*HWAI_LISTENER_ARN/);
     expect(await faults.calls()).toEqual([]);
+  });
+
+  it('finds a lookup’s rule under the listener by its hwai:rule tag, once, and writes that rule only', async () => {
+    // Prepare: the listener holds another service's rule too; only ours carries the tag value.
+    const { elbv2 } = awsClients();
+    const { ruleArn, listenerArn } = await sd21Rule([40, 20, 15, 10, 15]);
+    const other = await elbv2.send(
+      new CreateRuleCommand({ ListenerArn: listenerArn, Priority: 20, Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/vit/*'] } }], Actions: forward([0, 0, 0, 0, 100]) }),
+    );
+    const otherArn = other.Rules![0]!.RuleArn!;
+    await elbv2.send(new AddTagsCommand({ ResourceArns: [otherArn], Tags: [{ Key: RULE_TAG, Value: 'hwai-vit-rule' }] }));
+    await elbv2.send(new AddTagsCommand({ ResourceArns: [ruleArn], Tags: [{ Key: RULE_TAG, Value: 'hwai-sd21-rule' }, { Key: 'team', Value: 'ml' }] }));
+    const router = new Elbv2TrafficRouter(elbv2, sd21Fleet({ lookup: 'hwai-sd21-rule' }).services, { listenerArn });
+    await faults.reset();
+
+    // Act: two reads and a write, as two ticks would.
+    const first = await router.readRoute('sd21', SEED.units);
+    await router.readRoute('sd21', SEED.units);
+    await router.setWeights('sd21', SEED.units, byUnit([0, 50, 50, 0, 0]));
+
+    // Assess: the tagged rule was read and written; the other rule is as it was; tags read once.
+    expect(first.weights).toEqual(byUnit([40, 20, 15, 10, 15]));
+    const rules = (await elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn, otherArn] }))).Rules!;
+    const weightsOf = (arn: string) => rules.find((r) => r.RuleArn === arn)!.Actions![0]!.ForwardConfig!.TargetGroups!.map((g) => g.Weight);
+    expect(weightsOf(ruleArn)).toEqual([0, 50, 50, 0, 0]);
+    expect(weightsOf(otherArn)).toEqual([0, 0, 0, 0, 100]);
+    expect((await faults.counts())['elasticloadbalancing:DescribeTags']).toBe(1);
+  });
+
+  it('fails a lookup no rule carries with an error naming the tag and the listener', async () => {
+    // Prepare
+    const { listenerArn } = await sd21Rule([40, 20, 15, 10, 15]);
+    const router = new Elbv2TrafficRouter(awsClients().elbv2, sd21Fleet({ lookup: 'hwai-nothing-rule' }).services, { listenerArn });
+
+    // Act / Assess
+    const error = await router.readRoute('sd21', SEED.units).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnresolvedListenerRuleError);
+    expect((error as Error).message).toBe(`sd21: no rule under listener ${listenerArn} carries the tag hwai:rule=hwai-nothing-rule`);
+  });
+
+  it('keeps an OIDC action and the stickiness of a rule it rewrites, keeping the client secret it cannot read', async () => {
+    // Prepare: the stack's rule — authenticate with OIDC, then forward with group stickiness.
+    const { elbv2 } = awsClients();
+    const { listenerArn } = await sd21Rule([40, 20, 15, 10, 15]);
+    const oidc = {
+      Issuer: 'https://idp.example.com',
+      AuthorizationEndpoint: 'https://idp.example.com/authorize',
+      TokenEndpoint: 'https://idp.example.com/token',
+      UserInfoEndpoint: 'https://idp.example.com/userinfo',
+      ClientId: 'hwai-sd21',
+      ClientSecret: 'not-for-hwai',
+      SessionCookieName: 'AWSELBAuthSessionCookie',
+      Scope: 'openid',
+      SessionTimeout: 3600,
+      OnUnauthenticatedRequest: 'authenticate' as const,
+    };
+    const stickiness = { Enabled: true, DurationSeconds: 600 };
+    const created = await elbv2.send(
+      new CreateRuleCommand({
+        ListenerArn: listenerArn,
+        Priority: 30,
+        Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/private/sd21/*'] } }],
+        Actions: [
+          { Type: 'authenticate-oidc', Order: 1, AuthenticateOidcConfig: oidc },
+          { Type: 'forward', Order: 2, ForwardConfig: { TargetGroups: forward([40, 20, 15, 10, 15])[0]!.ForwardConfig.TargetGroups, TargetGroupStickinessConfig: stickiness } },
+        ],
+      }),
+    );
+    const ruleArn = created.Rules![0]!.RuleArn!;
+    const sent: ModifyRuleCommandInput[] = [];
+    elbv2.middlewareStack.add((next) => async (args) => ((args.input as { RuleArn?: string }).RuleArn === ruleArn && 'Actions' in (args.input as object) && sent.push(args.input as ModifyRuleCommandInput), next(args)), { step: 'initialize' });
+    const router = new Elbv2TrafficRouter(elbv2, sd21Fleet({ ruleArn }).services);
+
+    // Act
+    await router.setWeights('sd21', SEED.units, byUnit([0, 35, 25, 40, 0]));
+
+    // Assess: what ModifyRule was sent — the OIDC action whole but for the secret, told to keep
+    // the existing one (DescribeRules never returns it); then the rule as the ALB holds it.
+    const { ClientSecret: _secret, ...withoutSecret } = oidc;
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.Actions![0]).toEqual({ Type: 'authenticate-oidc', Order: 1, AuthenticateOidcConfig: { ...withoutSecret, UseExistingClientSecret: true } });
+    expect(sent[0]!.Actions![1]!.ForwardConfig!.TargetGroupStickinessConfig).toEqual(stickiness);
+    const after = (await elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }))).Rules![0]!;
+    expect(after.Actions!.map((a) => [a.Type, a.Order])).toEqual([['authenticate-oidc', 1], ['forward', 2]]);
+    expect(after.Actions![0]!.AuthenticateOidcConfig).toMatchObject(withoutSecret);
+    expect(after.Actions![1]!.ForwardConfig!.TargetGroupStickinessConfig).toEqual(stickiness);
+    expect(after.Actions![1]!.ForwardConfig!.TargetGroups!.map((g) => g.Weight)).toEqual([0, 35, 25, 40, 0]);
+    expect(after.Conditions).toEqual(created.Rules![0]!.Conditions);
   });
 
   it('surfaces ModifyRule throttling as an error once the SDK retries are spent, leaving the weights as they were', async () => {
     // Prepare: ELBv2 throttles more ModifyRule calls than the client attempts.
     const { ruleArn } = await sd21Rule([40, 20, 15, 10, 15]);
     const router = new Elbv2TrafficRouter(awsClients({ maxAttempts: 2 }).elbv2, sd21Fleet({ ruleArn }).services);
+    await faults.reset();
     await faults.aws({ operation: 'ModifyRule', fault: { kind: 'throttle' }, times: 5 });
 
     // Act
@@ -207,18 +299,20 @@ describe('a tick through the AWS adapters', () => {
     await clients.dynamodb.send(stateTable('hwai-tick'));
     const topic = await clients.sns.send(new CreateTopicCommand({ Name: 'hwai-tick' }));
     const scaling: Record<string, UnitScaling> = {};
+    const clock = { now: () => Date.UTC(2030, 0, 1, 12, 0) };
     const ports: Ports = {
       metrics: new CloudWatchMetrics(clients.cloudwatch, fleet.services, { latencyStat: 'Maximum' }),
       signals: new Ec2CapacitySignals(clients.ec2),
-      cluster: { readPods: async (units) => Object.fromEntries(units.map((u) => [u.name, { readyPods: 2, desiredPods: 2, pendingPods: 0, oldestPendingSeconds: 0 }])) },
+      cluster: { readPods: async (units) => Object.fromEntries(units.map((u) => [u.name, { readyPods: 2, desiredPods: 2, pendingPods: 0, oldestPendingSeconds: 0, startingPods: 0 }])) },
       router: new Elbv2TrafficRouter(clients.elbv2, fleet.services),
       autoscaler: {
         readScaling: async (units) => Object.fromEntries(units.filter((u) => scaling[u.name]).map((u) => [u.name, scaling[u.name]!])),
         setScaling: async (unit, s) => void (scaling[unit.name] = s),
       },
       store: new DynamoDbStateStore(clients.dynamodb, { tableName: 'hwai-tick' }),
+      lease: new DynamoDbLease(clients.dynamodb, clock, { tableName: 'hwai-tick' }),
       notifier: new SnsNotifier(clients.sns, topic.TopicArn!),
-      clock: { now: () => Date.UTC(2030, 0, 1, 12, 0) },
+      clock,
     };
     const first = await runTick(fleet, ports, { policy: 'static-cost' });
     await faults.reset();
@@ -226,59 +320,98 @@ describe('a tick through the AWS adapters', () => {
     // Act
     const second = await runTick(fleet, ports, { policy: 'static-cost' });
 
-    // Assess: the first tick moved the weights; the second observed the rule and wrote nothing.
+    // Assess: the first tick moved the weights; the second observed the rule and wrote nothing:
+    // no ModifyRule, no lease, no state write, no SNS message.
     expect(first.errors).toEqual([]);
+    expect(first.outcome).toBe('applied');
     expect(first.applied.weights).toEqual(['sd21']);
     expect(first.recorded).toBe(true);
+    expect(second.outcome).toBe('unchanged');
     expect(second.applied.weights).toEqual([]);
-    expect(second.recorded).toBe(true);
     const counts = await faults.counts();
     expect(counts['elasticloadbalancing:DescribeRules']).toBeGreaterThan(0);
-    expect(counts['elasticloadbalancing:ModifyRule']).toBeUndefined();
+    expect(Object.keys(counts).filter((op) => /ModifyRule|PutItem|DeleteItem|UpdateItem|Publish/.test(op))).toEqual([]);
   });
 });
 
 describe('CloudWatch metrics', () => {
-  it('reads every unit’s rpm and latency in one GetMetricData call, and null where nothing was published', async () => {
-    // Prepare: EMF-shaped datapoints for two units in the last full minute, nothing for the rest.
-    const { cloudwatch } = awsClients();
-    const at = Math.floor(Date.now() / 60_000) * 60_000 + 5_000;
-    const minute = at - 5_000 - 60_000;
-    const publish = (unit: string, requests: number[], latencyMs: number[]) =>
-      cloudwatch.send(
-        new PutMetricDataCommand({
-          Namespace: 'hw-agnostic-infer',
-          MetricData: [
-            ...requests.map((v, i) => ({ MetricName: 'RequestCount', Value: v, Unit: 'Count' as const, Timestamp: new Date(minute + i * 1000) })),
-            ...latencyMs.map((v, i) => ({ MetricName: 'Latency', Value: v, Unit: 'Milliseconds' as const, Timestamp: new Date(minute + i * 1000) })),
-          ].map((d) => ({ ...d, Dimensions: [{ Name: 'service', Value: 'sd21' }, { Name: 'unit', Value: unit }] })),
-        }),
-      );
-    await publish('sd21-inf2-neuron', [40, 30, 35], [600, 640, 710]);
-    await publish('sd21-g5-triton', [20, 22], [650, 900]);
-    // Outside the minute: a datapoint of the minute still in progress must not count.
-    await cloudwatch.send(
-      new PutMetricDataCommand({
-        Namespace: 'hw-agnostic-infer',
-        MetricData: [{ MetricName: 'RequestCount', Value: 99, Unit: 'Count', Timestamp: new Date(at - 1_000), Dimensions: [{ Name: 'service', Value: 'sd21' }, { Name: 'unit', Value: 'sd21-g6-triton' }] }],
-      }),
-    );
+  const MINUTE = 60_000;
+  /** A tick 30 s into a minute; with the 2-minute lag the last minute read starts 3.5 minutes before it. */
+  const at = Math.floor(Date.now() / MINUTE) * MINUTE - 10 * MINUTE + 30_000;
+  const last = Math.floor((at - 120_000) / MINUTE) * MINUTE - MINUTE;
+  const dims = (service: string, unit: string) => [{ Name: 'service', Value: service }, { Name: 'unit', Value: unit }];
+  const request = (service: string, unit: string, value: number, t: number): MetricDatum => ({ MetricName: 'RequestCount', Value: value, Unit: 'Count', Timestamp: new Date(t), Dimensions: dims(service, unit) });
+  const latency = (service: string, unit: string, ms: number, t: number): MetricDatum => ({ MetricName: 'Latency', Value: ms, Unit: 'Milliseconds', Timestamp: new Date(t), Dimensions: dims(service, unit) });
+
+  async function publish(data: MetricDatum[]): Promise<void> {
+    const { cloudwatch } = awsClients({ direct: true });
+    for (let i = 0; i < data.length; i += 500) await cloudwatch.send(new PutMetricDataCommand({ Namespace: 'hw-agnostic-infer', MetricData: data.slice(i, i + 500) }));
+  }
+
+  it('reads the last complete, lagged minute and 30 minutes of history for every unit in one call', async () => {
+    // Prepare: EMF-shaped datapoints. inf2 in the minute read and two minutes before it; g5-triton
+    // in the minute read; g6-triton only in a minute too recent to be complete (inside the lag).
+    await publish([
+      ...[40, 30, 35].map((v, i) => request('sd21', 'sd21-inf2-neuron', v, last + i * 1000)),
+      ...[600, 640, 710].map((v, i) => latency('sd21', 'sd21-inf2-neuron', v, last + i * 1000)),
+      request('sd21', 'sd21-inf2-neuron', 80, last - 2 * MINUTE + 5_000),
+      ...[20, 22].map((v, i) => request('sd21', 'sd21-g5-triton', v, last + i * 1000)),
+      ...[650, 900].map((v, i) => latency('sd21', 'sd21-g5-triton', v, last + i * 1000)),
+      request('sd21', 'sd21-g6-triton', 99, last + MINUTE + 1000),
+      request('sd21', 'sd21-g6-triton', 99, at - 1000),
+    ]);
     // moto computes no percentiles (p99 reads as an error): this harness reads the Maximum.
-    const metrics = new CloudWatchMetrics(cloudwatch, SEED.services, { latencyStat: 'Maximum' });
+    const metrics = new CloudWatchMetrics(awsClients().cloudwatch, SEED.services, { latencyStat: 'Maximum' });
     await faults.reset();
 
     // Act
     const read = await metrics.readUnitMetrics(SEED.units, at);
 
-    // Assess
-    expect(read).toEqual({
-      'sd21-inf2-neuron': { rpm: 105, p99Seconds: 0.71 },
-      'sd21-trn1-neuron': { rpm: null, p99Seconds: null },
-      'sd21-g5-triton': { rpm: 42, p99Seconds: 0.9 },
-      'sd21-g6-triton': { rpm: null, p99Seconds: null },
-      'sd21-g5-cuda': { rpm: null, p99Seconds: null },
-    });
+    // Assess: one call; a unit without requests in a complete minute had none (0 rpm) and no latency.
     expect(await faults.counts()).toEqual({ 'monitoring:GetMetricData': 1 });
+    expect(Object.fromEntries(Object.entries(read).map(([u, m]) => [u, { rpm: m.rpm, p99Seconds: m.p99Seconds }]))).toEqual({
+      'sd21-inf2-neuron': { rpm: 105, p99Seconds: 0.71 },
+      'sd21-trn1-neuron': { rpm: 0, p99Seconds: null },
+      'sd21-g5-triton': { rpm: 42, p99Seconds: 0.9 },
+      'sd21-g6-triton': { rpm: 0, p99Seconds: null },
+      'sd21-g5-cuda': { rpm: 0, p99Seconds: null },
+    });
+    const history = read['sd21-inf2-neuron']!.rpmHistory;
+    expect(history).toHaveLength(30);
+    expect(history[0]![0]).toBe(last - 29 * MINUTE);
+    expect(history.at(-1)).toEqual([last, 105]);
+    expect(history.filter(([, rpm]) => rpm > 0)).toEqual([[last - 2 * MINUTE, 80], [last, 105]]);
+  });
+
+  it('reads a minute without requests as not observed when told to', async () => {
+    // Prepare: an hour earlier, trn1 served 7 requests five minutes before the minute read.
+    const earlier = last - 60 * MINUTE;
+    await publish([request('sd21', 'sd21-trn1-neuron', 7, earlier - 5 * MINUTE)]);
+    const metrics = new CloudWatchMetrics(awsClients().cloudwatch, SEED.services, { latencyStat: 'Maximum', requestsWithoutData: 'null' });
+
+    // Act
+    const read = await metrics.readUnitMetrics(SEED.units, at - 60 * MINUTE);
+
+    // Assess: only the minute with data is in the history; the minute read is unknown.
+    expect(read['sd21-trn1-neuron']).toEqual({ rpm: null, p99Seconds: null, rpmHistory: [[earlier - 5 * MINUTE, 7]] });
+  });
+
+  it('reads 300 units in ceil(600 queries / 500) = 2 calls, every unit answered', async () => {
+    // Prepare: one service of 300 units, each with its own request count in the minute read.
+    const big = Array.from({ length: 300 }, (_, i) =>
+      UnitSchema.parse({ name: `big-${i}`, service: 'big', model: 'm', family: 'inf2', instanceType: 'inf2.xlarge', framework: 'neuron', pricePerHour: 1, maxRpm: 100, latencySeconds: 1 }),
+    );
+    await publish(big.flatMap((u, i) => [request('big', u.name, i + 1, last + 1000), latency('big', u.name, 100 + i, last + 1000)]));
+    const metrics = new CloudWatchMetrics(awsClients().cloudwatch, { big: { sloSeconds: 1, metricNamespace: 'hw-agnostic-infer' } }, { latencyStat: 'Maximum' });
+    await faults.reset();
+
+    // Act
+    const read = await metrics.readUnitMetrics(big, at);
+
+    // Assess
+    expect(await faults.counts()).toEqual({ 'monitoring:GetMetricData': 2 });
+    expect(big.map((u) => read[u.name]!.rpm)).toEqual(big.map((_, i) => i + 1));
+    expect(big.map((u) => read[u.name]!.p99Seconds)).toEqual(big.map((_, i) => (100 + i) / 1000));
   });
 });
 
@@ -321,6 +454,86 @@ describe('DynamoDB state store', () => {
     const store = new DynamoDbStateStore(awsClients().dynamodb, { tableName: 'no-such-table' });
 
     await expect(store.save({ version: 1, services: {} }, null)).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+});
+
+describe('DynamoDB tick lease', () => {
+  it('has one holder at a time, is refused while held, taken again once expired, and freed only by its holder', async () => {
+    // Prepare: the state table, and a clock the test moves.
+    const { dynamodb } = awsClients();
+    await dynamodb.send(stateTable('hwai-lease'));
+    let now = Date.UTC(2030, 0, 1, 12, 0, 0);
+    const lease = new DynamoDbLease(dynamodb, { now: () => now }, { tableName: 'hwai-lease' });
+
+    // Act / Assess: two ticks at once, exactly one gets it.
+    const both = await Promise.all([lease.acquire('tick-a', 48_000), lease.acquire('tick-b', 48_000)]);
+    expect(both.filter(Boolean)).toHaveLength(1);
+    const [holder, other] = both[0] ? ['tick-a', 'tick-b'] : ['tick-b', 'tick-a'];
+    const item = (await dynamodb.send(new GetItemCommand({ TableName: 'hwai-lease', Key: { pk: { S: 'controller-lease' } }, ConsistentRead: true }))).Item!;
+    expect(item).toEqual({ pk: { S: 'controller-lease' }, holder: { S: holder }, expiresAtMs: { N: String(now + 48_000) }, expiresAt: { N: String((now + 48_000) / 1000) } });
+
+    // The other's release changes nothing; 47 s later it is still held.
+    await lease.release(other);
+    now += 47_000;
+    expect(await lease.acquire(other, 48_000)).toBe(false);
+    // Past its expiry anyone takes it.
+    now += 1_000;
+    expect(await lease.acquire(other, 48_000)).toBe(true);
+    // Released by its holder, it is free at once.
+    await lease.release(other);
+    expect(await lease.acquire(holder, 48_000)).toBe(true);
+  });
+});
+
+describe('the abort signal reaches every AWS call', () => {
+  it('a call made with an aborted signal fails before anything is sent', async () => {
+    // Prepare: every AWS adapter, a table, a topic and a rule to talk to.
+    const clients = awsClients();
+    await clients.dynamodb.send(stateTable('hwai-abort'));
+    const topic = await clients.sns.send(new CreateTopicCommand({ Name: 'hwai-abort' }));
+    const { ruleArn, listenerArn } = await sd21Rule([40, 20, 15, 10, 15]);
+    const clock = { now: () => Date.now() };
+    const call = { signal: AbortSignal.abort() };
+    const router = new Elbv2TrafficRouter(clients.elbv2, sd21Fleet({ ruleArn }).services);
+    const lookup = new Elbv2TrafficRouter(clients.elbv2, sd21Fleet({ lookup: 'hwai-sd21-rule' }).services, { listenerArn });
+    const calls = [
+      () => router.readRoute('sd21', SEED.units, call),
+      () => router.setWeights('sd21', SEED.units, byUnit([1, 1, 1, 1, 1]), call),
+      () => lookup.readRoute('sd21', SEED.units, call),
+      () => new CloudWatchMetrics(clients.cloudwatch, SEED.services).readUnitMetrics(SEED.units, Date.now(), call),
+      () => new DynamoDbStateStore(clients.dynamodb, { tableName: 'hwai-abort' }).load(call),
+      () => new DynamoDbStateStore(clients.dynamodb, { tableName: 'hwai-abort' }).save({ version: 1, services: {} }, null, call),
+      () => new DynamoDbLease(clients.dynamodb, clock, { tableName: 'hwai-abort' }).acquire('t', 1000, call),
+      () => new DynamoDbLease(clients.dynamodb, clock, { tableName: 'hwai-abort' }).release('t', call),
+      () => new SnsNotifier(clients.sns, topic.TopicArn!).notify([{ kind: 'mode-changed', service: 'sd21', message: 'm' }], call),
+      () => new Ec2CapacitySignals(clients.ec2).readSignals(['inf2'], 0, call),
+    ];
+    await faults.reset();
+
+    // Act
+    const outcomes = await Promise.allSettled(calls.map((c) => c()));
+
+    // Assess
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).name : o.status))).toEqual(calls.map(() => 'AbortError'));
+    expect(await faults.calls()).toEqual([]);
+  });
+
+  it('a call in flight is abandoned when its signal aborts', async () => {
+    // Prepare: ELBv2 answers DescribeRules only after 5 s (the harness clients have no timeout).
+    const { ruleArn } = await sd21Rule([40, 20, 15, 10, 15]);
+    const router = new Elbv2TrafficRouter(awsClients().elbv2, sd21Fleet({ ruleArn }).services);
+    await faults.reset();
+    await faults.aws({ operation: 'DescribeRules', fault: { kind: 'delay', ms: 5_000 } });
+    const deadline = new AbortController();
+
+    // Act: abort once the request has reached the (delaying) service.
+    const read = router.readRoute('sd21', SEED.units, { signal: deadline.signal });
+    read.catch(() => undefined);
+    while (!(await faults.calls()).some((c) => c.operation === 'DescribeRules')) await new Promise((r) => setTimeout(r, 20));
+    deadline.abort();
+
+    // Assess
+    await expect(read).rejects.toMatchObject({ name: 'AbortError' });
   });
 });
 

@@ -1,6 +1,6 @@
 // The Kubernetes adapters against the real apiserver, as the controller: every adapter call uses
 // the restricted token of manifests/rbac/hwai-controller.yaml; the admin only prepares fixtures.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesCallError } from '../../shared/src/adapters/kubernetes/call.ts';
 import { KubernetesCluster } from '../../shared/src/adapters/kubernetes/cluster.ts';
@@ -9,6 +9,7 @@ import { KarpenterSignals } from '../../shared/src/adapters/kubernetes/karpenter
 import { eksKubeConfig } from '../../shared/src/adapters/kubernetes/kubeconfig.ts';
 import { UnitSchema, type Unit } from '../../shared/src/spec/schema.ts';
 import { faults, freshNamespace, harness, kubeConfig } from '../harness/clients.ts';
+import { aPod, prepareUnit } from './adapters.fixtures.ts';
 
 const KEDA = { group: 'keda.sh', version: 'v1alpha1', plural: 'scaledobjects' };
 const NODECLAIMS = { group: 'karpenter.sh', version: 'v1', plural: 'nodeclaims' };
@@ -31,36 +32,6 @@ function aUnit(name: string, namespace: string, family = 'inf2'): Unit {
     maxRpm: 105,
     latencySeconds: 0.85,
     scaledObject: { namespace, name },
-  });
-}
-
-/** A unit's Deployment and its ScaledObject as an operator writes them (KEDA aws-cloudwatch trigger). */
-async function prepareUnit(namespace: string, name: string, replicas = 3): Promise<void> {
-  const labels = { app: name };
-  await admin.makeApiClient(AppsV1Api).createNamespacedDeployment({
-    namespace,
-    body: { metadata: { name }, spec: { replicas, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'server', image: 'public.ecr.aws/hwai/sd21:test' }] } } } },
-  });
-  await adminCustom.createNamespacedCustomObject({
-    ...KEDA,
-    namespace,
-    body: {
-      apiVersion: 'keda.sh/v1alpha1',
-      kind: 'ScaledObject',
-      metadata: { name, labels: { 'team.example.com/owner': 'platform' } },
-      spec: {
-        scaleTargetRef: { name },
-        minReplicaCount: 1,
-        maxReplicaCount: 20,
-        cooldownPeriod: 300,
-        triggers: [
-          {
-            type: 'aws-cloudwatch',
-            metadata: { namespace: 'hw-agnostic-infer', metricName: 'requests', dimensionName: 'unit', dimensionValue: name, targetMetricValue: '105', awsRegion: 'us-east-1' },
-          },
-        ],
-      },
-    },
   });
 }
 
@@ -166,23 +137,41 @@ describe('KedaAutoscaler: the ScaledObject fields hwai owns', () => {
     expect((await faults.counts())[patchKey]).toBe(patchesBefore + 1);
   });
 
-  it('gives up when the tick is aborted', async () => {
-    // Prepare
-    await faults.kube({ method: 'GET', path: /\/scaledobjects\/sd21-inf2-neuron$/, fault: { kind: 'delay', ms: 3000 } });
-    const started = Date.now();
+  it('abandons a read in flight when the tick is aborted', async () => {
+    // Prepare: the apiserver answers the ScaledObject read only after 5 s.
+    await faults.kube({ method: 'GET', path: /\/scaledobjects\/sd21-inf2-neuron$/, fault: { kind: 'delay', ms: 5000 } });
+    const before = (await faults.calls()).length;
+    const deadline = new AbortController();
 
-    // Act
-    const read = autoscaler.readScaling([unit], { signal: AbortSignal.timeout(200) });
+    // Act: abort once the request has reached the apiserver's front.
+    const read = autoscaler.readScaling([unit], { signal: deadline.signal });
+    read.catch(() => undefined);
+    while ((await faults.calls()).slice(before).every((c) => c.fault !== 'delay')) await new Promise((r) => setTimeout(r, 20));
+    deadline.abort();
 
     // Assess
-    await expect(read).rejects.toThrow();
-    expect(Date.now() - started).toBeLessThan(2000);
+    await expect(read).rejects.toThrow(/aborted/i);
+  });
+
+  it('sends nothing when the tick is already aborted, from any Kubernetes adapter', async () => {
+    // Prepare
+    const call = { signal: AbortSignal.abort() };
+    const before = (await faults.calls()).length;
+
+    // Act
+    const outcomes = await Promise.allSettled([
+      autoscaler.readScaling([unit], call),
+      autoscaler.setScaling(unit, { minReplicas: 3, maxReplicas: 30, targetRpm: 100 }, call),
+      new KubernetesCluster(controller, { now: () => Date.now() }).readPods([unit], call),
+      new KarpenterSignals(controller).readSignals(['inf2'], 0, call),
+    ]);
+
+    // Assess
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    for (const o of outcomes) expect(String((o as PromiseRejectedResult).reason)).toMatch(/abort/i);
+    expect((await faults.calls()).slice(before)).toEqual([]);
   });
 });
-
-function aPod(name: string, app: string, owner: string): V1Pod {
-  return { metadata: { name, labels: { app }, annotations: { 'hwai.dev/owner': owner } }, spec: { containers: [{ name: 'server', image: 'public.ecr.aws/hwai/sd21:test' }] } };
-}
 
 describe('KubernetesCluster: pods of each unit', () => {
   let namespace: string;
@@ -190,17 +179,26 @@ describe('KubernetesCluster: pods of each unit', () => {
   const cluster = new KubernetesCluster(controller, { now: () => now });
 
   beforeAll(async () => {
-    // Prepare: two units; inf2 has 2 ready, 1 running-not-ready and 2 pending pods; g5 has 1 ready.
+    // Prepare: two units, their pods' statuses written as the kubelet and scheduler would.
     namespace = await freshNamespace('pods');
-    await prepareUnit(namespace, 'sd21-inf2-neuron', 5);
+    await prepareUnit(namespace, 'sd21-inf2-neuron', 8);
     await prepareUnit(namespace, 'sd21-g5-cuda', 2);
+    const scheduled = { type: 'PodScheduled', status: 'True' };
+    const unschedulable = { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient aws.amazon.com/neuron.' };
     const pods: Array<[string, string, V1Pod['status']]> = [
-      ['inf2-ready-1', 'sd21-inf2-neuron', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }],
-      ['inf2-ready-2', 'sd21-inf2-neuron', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }],
-      ['inf2-starting', 'sd21-inf2-neuron', { phase: 'Running', conditions: [{ type: 'Ready', status: 'False' }] }],
-      ['inf2-pending-1', 'sd21-inf2-neuron', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable' }] }],
-      ['inf2-pending-2', 'sd21-inf2-neuron', { phase: 'Pending' }],
-      ['g5-ready', 'sd21-g5-cuda', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }],
+      ['inf2-ready-1', 'sd21-inf2-neuron', { phase: 'Running', conditions: [scheduled, { type: 'Ready', status: 'True' }] }],
+      ['inf2-ready-2', 'sd21-inf2-neuron', { phase: 'Running', conditions: [scheduled, { type: 'Ready', status: 'True' }] }],
+      // On a node, pulling a multi-GB image: starting, not short of capacity.
+      ['inf2-pulling', 'sd21-inf2-neuron', { phase: 'Pending', conditions: [scheduled, { type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady' }] }],
+      // Running, loading the model: starting.
+      ['inf2-loading', 'sd21-inf2-neuron', { phase: 'Running', conditions: [scheduled, { type: 'Ready', status: 'False' }] }],
+      // The scheduler found no node: waiting for capacity.
+      ['inf2-unschedulable-1', 'sd21-inf2-neuron', { phase: 'Pending', conditions: [unschedulable] }],
+      ['inf2-unschedulable-2', 'sd21-inf2-neuron', { phase: 'Pending', conditions: [unschedulable] }],
+      // Not looked at by the scheduler yet, and a pod that failed: neither.
+      ['inf2-new', 'sd21-inf2-neuron', { phase: 'Pending' }],
+      ['inf2-failed', 'sd21-inf2-neuron', { phase: 'Failed', conditions: [scheduled] }],
+      ['g5-ready', 'sd21-g5-cuda', { phase: 'Running', conditions: [scheduled, { type: 'Ready', status: 'True' }] }],
     ];
     for (const [name, app, status] of pods) {
       const created = await adminCore.createNamespacedPod({ namespace, body: aPod(name, app, app) });
@@ -208,17 +206,17 @@ describe('KubernetesCluster: pods of each unit', () => {
     }
   });
 
-  it('counts ready, desired and pending pods, and how long the oldest has waited', async () => {
-    // Prepare: the clock stands 90 s after the first pending pod was created.
-    const firstPending = await adminCore.readNamespacedPod({ namespace, name: 'inf2-pending-1' });
+  it('counts ready pods, pods waiting for capacity (unschedulable) and how long, and pods still starting', async () => {
+    // Prepare: the clock stands 90 s after the first unschedulable pod was created.
+    const firstPending = await adminCore.readNamespacedPod({ namespace, name: 'inf2-unschedulable-1' });
     now = new Date(firstPending.metadata!.creationTimestamp!).getTime() + 90_000;
 
     // Act
     const pods = await cluster.readPods([aUnit('sd21-inf2-neuron', namespace), aUnit('sd21-g5-cuda', namespace, 'g5')]);
 
-    // Assess: a running pod that is not Ready yet is neither ready nor pending.
-    expect(pods['sd21-inf2-neuron']).toEqual({ readyPods: 2, desiredPods: 5, pendingPods: 2, oldestPendingSeconds: 90 });
-    expect(pods['sd21-g5-cuda']).toEqual({ readyPods: 1, desiredPods: 2, pendingPods: 0, oldestPendingSeconds: 0 });
+    // Assess: read back through the controller's RBAC, as the apiserver stores the statuses.
+    expect(pods['sd21-inf2-neuron']).toEqual({ readyPods: 2, desiredPods: 8, pendingPods: 2, oldestPendingSeconds: 90, startingPods: 2 });
+    expect(pods['sd21-g5-cuda']).toEqual({ readyPods: 1, desiredPods: 2, pendingPods: 0, oldestPendingSeconds: 0, startingPods: 0 });
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../shared/src/core/types.ts';
 import { plan } from '../../shared/src/reconcile/plan.ts';
 import type { Ports } from '../../shared/src/reconcile/ports.ts';
-import { ACTUATION_ALERT_AFTER, runTick } from '../../shared/src/reconcile/tick.ts';
+import { ACTUATION_ALERT_AFTER, demandHistory, runTick, UnknownServiceError } from '../../shared/src/reconcile/tick.ts';
 import { simPorts } from '../../shared/src/sim/ports.ts';
 import { parseScenario } from '../../shared/src/sim/scenario.ts';
 import { World, mulberry32 } from '../../shared/src/sim/index.ts';
@@ -10,13 +10,18 @@ import { World, mulberry32 } from '../../shared/src/sim/index.ts';
 // The reconcile pipeline against the simulator's world (the in-process implementation of the
 // ports). Faults the world cannot produce come from named fault injectors wrapping its ports.
 
-function settledWorld() {
+function settledWorld(demand: Record<string, number> = { sd21: 900 }) {
+  const services = Object.keys(demand);
   const scenario = parseScenario(
-    { name: 't', durationMinutes: 60, fleet: 'default', demand: { sd21: { points: [[0, 900]] } } },
+    { name: 't', durationMinutes: 60, fleet: 'default', demand: Object.fromEntries(services.map((s) => [s, { points: [[0, demand[s]!]] }])) },
     `${process.cwd()}/test/unit/inline.yaml`,
   );
-  const fleet = { ...scenario.fleet, services: { sd21: scenario.fleet.services['sd21']! }, units: scenario.fleet.units.filter((u) => u.service === 'sd21') };
-  const world = new World(fleet, scenario.file, ['sd21'], mulberry32(1));
+  const fleet = {
+    ...scenario.fleet,
+    services: Object.fromEntries(services.map((s) => [s, scenario.fleet.services[s]!])),
+    units: scenario.fleet.units.filter((u) => services.includes(u.service)),
+  };
+  const world = new World(fleet, scenario.file, services, mulberry32(1));
   let now = 0;
   const alerts: Alert[] = [];
   const ports = simPorts(world, { now: () => now * 1000 }, alerts);
@@ -24,38 +29,53 @@ function settledWorld() {
     for (let t = 0; t < seconds; t += 10) {
       if (now % 60 === 0) await runTick(fleet, ports, { policy });
       now += 10;
-      world.step(now, { sd21: 900 });
+      world.step(now, demand);
     }
   };
   return { fleet, world, ports, alerts, advance, at: () => now };
 }
 
-/** Counts the writes that pass through the router and autoscaler ports. */
+/** Counts every write that passes through the ports: ALB, KEDA, lease, state and SNS. */
 function countingWrites(ports: Ports) {
-  const counts = { setWeights: 0, setScaling: 0 };
-  const router = { ...ports.router, setWeights: (...a: Parameters<Ports['router']['setWeights']>) => (counts.setWeights++, ports.router.setWeights(...a)) };
-  const autoscaler = { ...ports.autoscaler, setScaling: (...a: Parameters<Ports['autoscaler']['setScaling']>) => (counts.setScaling++, ports.autoscaler.setScaling(...a)) };
-  return { ports: { ...ports, router, autoscaler }, counts };
+  const counts = { setWeights: 0, setScaling: 0, acquire: 0, release: 0, save: 0, notify: 0 };
+  const count = <A extends unknown[], R>(key: keyof typeof counts, fn: (...a: A) => R) => (...a: A): R => (counts[key]++, fn(...a));
+  const counted: Ports = {
+    ...ports,
+    router: { ...ports.router, setWeights: count('setWeights', ports.router.setWeights.bind(ports.router)) },
+    autoscaler: { ...ports.autoscaler, setScaling: count('setScaling', ports.autoscaler.setScaling.bind(ports.autoscaler)) },
+    lease: { acquire: count('acquire', ports.lease.acquire.bind(ports.lease)), release: count('release', ports.lease.release.bind(ports.lease)) },
+    store: { load: ports.store.load.bind(ports.store), save: count('save', ports.store.save.bind(ports.store)) },
+    notifier: { notify: count('notify', ports.notifier.notify.bind(ports.notifier)) },
+  };
+  return { ports: counted, counts };
 }
 
+const NO_WRITES = { setWeights: 0, setScaling: 0, acquire: 0, release: 0, save: 0, notify: 0 };
+
 describe('runTick', () => {
-  it('a tick on a settled fleet writes nothing', async () => {
+  it('a tick on a settled fleet writes nothing: no ALB or KEDA write, no lease, no state', async () => {
     const { fleet, ports, advance } = settledWorld();
     await advance(40 * 60);
     const { ports: counted, counts } = countingWrites(ports);
     const result = await runTick(fleet, counted, { policy: 'static-cost' });
+    expect(result.outcome).toBe('unchanged');
     expect(result.plan).toEqual({ weights: [], scaling: [] });
-    expect(counts).toEqual({ setWeights: 0, setScaling: 0 });
+    expect(counts).toEqual(NO_WRITES);
     expect(result.recorded).toBe(true);
   });
 
-  it('the first tick writes the weights and reads them back', async () => {
+  it('the first tick writes the weights under the lease, reads them back, and gives the lease back', async () => {
     const { fleet, ports } = settledWorld();
-    const result = await runTick(fleet, ports, { policy: 'static-cost' });
+    const { ports: counted, counts } = countingWrites(ports);
+    const result = await runTick(fleet, counted, { policy: 'static-cost' });
+    expect(result.outcome).toBe('applied');
     expect(result.applied.weights).toEqual(['sd21']);
     expect(result.mismatches).toEqual([]);
+    expect(counts).toMatchObject({ acquire: 1, release: 1, save: 1 });
     const route = await ports.router.readRoute('sd21', fleet.units);
     expect(route.weights).toEqual(result.decision.services[0]!.weights);
+    // Released: another holder can take it at once.
+    expect(await ports.lease.acquire('someone-else', 1000)).toBe(true);
   });
 
   it('raises capacity before it moves traffic', async () => {
@@ -72,13 +92,95 @@ describe('runTick', () => {
     expect(order.lastIndexOf('scaling')).toBeLessThan(order.indexOf('weights') === -1 ? Infinity : order.indexOf('weights'));
   });
 
-  it('of two concurrent ticks only one records its state and sends alerts', async () => {
+  it('of two concurrent ticks exactly one acts; the other writes nothing and sends nothing', async () => {
     const { fleet, ports, alerts } = settledWorld();
-    const [a, b] = await Promise.all([runTick(fleet, ports, { policy: 'step' }), runTick(fleet, ports, { policy: 'step' })]);
-    expect([a.recorded, b.recorded].sort()).toEqual([false, true]);
-    const loser = a.recorded ? b : a;
+    const { ports: counted, counts } = countingWrites(ports);
+    const [a, b] = await Promise.all([runTick(fleet, counted, { policy: 'step' }), runTick(fleet, counted, { policy: 'step' })]);
+    const outcomes = [a.outcome, b.outcome].sort();
+    expect(outcomes[0]).toBe('applied');
+    expect(['lease-held', 'state-moved']).toContain(outcomes[1]);
+    const [winner, loser] = a.outcome === 'applied' ? [a, b] : [b, a];
+    expect(loser.applied).toEqual({ weights: [], scaling: [] });
     expect(loser.alerts).toEqual([]);
-    expect(alerts.length).toBe((a.recorded ? a : b).alerts.length);
+    expect(loser.recorded).toBe(false);
+    // Every write is the winner's: one rule write, one state write, its alerts once.
+    expect(counts.setWeights).toBe(winner.applied.weights.length);
+    expect(counts.setScaling).toBe(winner.applied.scaling.length);
+    expect(counts.save).toBe(1);
+    expect(alerts.length).toBe(winner.alerts.length);
+  });
+
+  it('a tick that finds the lease held writes nothing at all', async () => {
+    const { fleet, ports } = settledWorld();
+    await ports.lease.acquire('another-tick', 50_000);
+    const { ports: counted, counts } = countingWrites(ports);
+    const result = await runTick(fleet, counted, { policy: 'static-cost' });
+    expect(result.outcome).toBe('lease-held');
+    expect(result.plan.weights).toHaveLength(1);
+    expect(counts).toEqual({ ...NO_WRITES, acquire: 1 });
+    expect((await ports.store.load()).version).toBeNull();
+  });
+
+  it('a tick whose state moved before it took the lease writes nothing, and gives the lease back', async () => {
+    const { fleet, ports } = settledWorld();
+    const { ports: counted, counts } = countingWrites(ports);
+    // Fault injector: another writer (an override, a tick) saves the state just before our lease.
+    const racing: Ports = {
+      ...counted,
+      lease: {
+        ...counted.lease,
+        acquire: async (...a) => (await ports.store.save({ version: 1, services: {} }, null), counted.lease.acquire(...a)),
+      },
+    };
+    const result = await runTick(fleet, racing, { policy: 'static-cost' });
+    expect(result.outcome).toBe('state-moved');
+    expect(counts).toEqual({ ...NO_WRITES, acquire: 1, release: 1 });
+    expect((await ports.router.readRoute('sd21', fleet.units)).weights).toEqual(Object.fromEntries(fleet.units.map((u) => [u.name, 0])));
+  });
+
+  it('a dry run decides and plans, and writes nothing', async () => {
+    const { fleet, ports } = settledWorld();
+    const { ports: counted, counts } = countingWrites(ports);
+    const result = await runTick(fleet, counted, { policy: 'static-cost', dryRun: true });
+    expect(result.outcome).toBe('dry-run');
+    expect(result.plan.weights.map((w) => w.service)).toEqual(['sd21']);
+    expect(counts).toEqual(NO_WRITES);
+  });
+
+  it('a shard tick observes, decides and writes only its services, and keeps the others’ state', async () => {
+    const { fleet, ports } = settledWorld({ sd21: 900, vit: 1200 });
+    await runTick(fleet, ports, { policy: 'static-cost', services: ['vit'] });
+    const vitState = (await ports.store.load()).state.services['vit'];
+    const { ports: counted, counts } = countingWrites(ports);
+
+    const result = await runTick(fleet, counted, { policy: 'static-cost', services: ['sd21'] });
+
+    expect(result.observation.services.map((s) => s.service)).toEqual(['sd21']);
+    expect(result.decision.services.map((d) => d.service)).toEqual(['sd21']);
+    expect(result.applied.weights).toEqual(['sd21']);
+    expect(counts.setWeights).toBe(1);
+    const stored = (await ports.store.load()).state.services;
+    expect(Object.keys(stored).sort()).toEqual(['sd21', 'vit']);
+    expect(stored['vit']).toEqual(vitState);
+  });
+
+  it.each([
+    [['sd22'], /unknown service\(s\) "sd22"; expected names from the fleet spec: sd21/],
+    [[], /an empty list of services/],
+  ])('refuses a shard of %j, naming what was wrong', async (services, message) => {
+    const { fleet, ports } = settledWorld();
+    await expect(runTick(fleet, ports, { services })).rejects.toThrow(UnknownServiceError);
+    await expect(runTick(fleet, ports, { services })).rejects.toThrow(message);
+  });
+
+  it('gives the decision the service’s demand per complete minute, up to 30 minutes', async () => {
+    const { fleet, ports, advance } = settledWorld();
+    await advance(40 * 60);
+    const result = await runTick(fleet, ports, { policy: 'static-cost', dryRun: true });
+    const history = result.observation.services[0]!.demandHistory;
+    expect(history).toHaveLength(30);
+    expect(history.every(([minute], i) => i === 0 || minute - history[i - 1]![0] === 60_000)).toBe(true);
+    expect(history.at(-1)![1]).toBeCloseTo(900, 6);
   });
 
   it(`alerts once when applying fails ${ACTUATION_ALERT_AFTER} ticks in a row, and keeps retrying`, async () => {
@@ -108,10 +210,25 @@ describe('runTick', () => {
     const blind: Ports = { ...ports, metrics: { readUnitMetrics: async () => Promise.reject(new Error('ServiceUnavailable')) } };
     const result = await runTick(fleet, blind, { policy: 'optimizer' });
     expect(result.observation.missing).toContain('metrics');
+    expect(result.observation.services[0]!.demandHistory).toEqual([]);
     const d = result.decision.services[0]!;
     expect(d.reasons.join('\n')).toMatch(/incomplete observation \(metrics\)/);
     expect(d.alerts.map((a) => a.kind)).toContain('incomplete-observation');
     expect(Object.values(d.weights).reduce((s, w) => s + w, 0)).toBeGreaterThan(0);
+  });
+});
+
+describe('demandHistory', () => {
+  const m = (minute: number) => minute * 60_000;
+  it.each([
+    ['every unit reported every minute', [[[m(1), 10], [m(2), 20]], [[m(1), 1], [m(2), 2]]], [[m(1), 11], [m(2), 22]]],
+    ['a minute one unit did not report is left out', [[[m(1), 10], [m(2), 20]], [[m(2), 2]]], [[m(2), 22]]],
+    ['a unit without metrics leaves nothing known', [[[m(1), 10]], undefined], []],
+    ['a unit that reported nothing leaves nothing known', [[[m(1), 10]], []], []],
+    ['no units', [], []],
+    ['out of order in, oldest first out', [[[m(3), 3], [m(1), 1]]], [[m(1), 1], [m(3), 3]]],
+  ] as const)('%s', (_what, histories, expected) => {
+    expect(demandHistory(histories as never)).toEqual(expected);
   });
 });
 

@@ -37,7 +37,9 @@ export function toIntegerWeights(shares: Record<string, number>, total = 100): R
   const names = Object.keys(shares).sort();
   const sum = names.reduce((s, n) => s + Math.max(0, shares[n] ?? 0), 0);
   if (sum <= 0) return Object.fromEntries(names.map((n) => [n, 0]));
-  const exact = names.map((n) => (Math.max(0, shares[n] ?? 0) / sum) * total);
+  // Rounded to 1e-9 first: the same split reached by another float path (normalised twice, say)
+  // must not fall on the other side of an integer or a tie.
+  const exact = names.map((n) => Math.round((Math.max(0, shares[n] ?? 0) / sum) * total * 1e9) / 1e9);
   const floors = exact.map(Math.floor);
   let left = total - floors.reduce((s, x) => s + x, 0);
   const order = names.map((_, i) => i).sort((a, b) => (exact[b]! - floors[b]!) - (exact[a]! - floors[a]!) || a - b);

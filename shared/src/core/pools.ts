@@ -9,7 +9,9 @@ import type { PoolSignal, PoolState, UnitObservation } from './types.ts';
  * stays short until a probe succeeds: once the signals have been quiet for as long as Karpenter
  * caches an unavailable offering, the cheapest unit of the pool has its floor raised by a few
  * pods; if they become ready the capacity is back, if the launch is refused again the probe
- * fails and is retried after the probe interval.
+ * fails and is retried after the probe interval. A reservation (ODCR or Capacity Block) with free
+ * instances lets the probe start without waiting for the signals to go quiet; it does not end a
+ * shortage by itself: only pods that become ready prove the pool can take them.
  */
 
 export interface PoolUpdate {
@@ -60,30 +62,45 @@ export function updatePools(
     if (pool.shortSince !== null) {
       const probeUnit = cheapest(members);
       if (pool.probe) {
-        const o = observed.get(pool.probe.unit);
+        // Unread pods prove nothing either way: the probe is judged on a tick that sees them
+        // (a refused launch is proof enough on its own).
+        const ready = observed.get(pool.probe.unit)?.readyPods ?? null;
         const refusedSince = latestRefusal(signals, family, pool.probe.startedAt);
         const deadline = pool.probe.startedAt + ((probeUnit?.startupSeconds ?? 600) + settings.pendingGraceSeconds) * 1000;
-        if ((o?.readyPods ?? 0) >= pool.probe.baselineReady + pool.probe.pods) {
+        if (ready !== null && ready >= pool.probe.baselineReady + pool.probe.pods) {
           reasons.push(`probe of ${family} succeeded: ${pool.probe.pods} pod(s) became ready on ${pool.probe.unit}; capacity is back`);
           ended.push(family);
           pools[family] = { ...initialPoolState(), lastProbeAt: now };
           continue;
         }
-        if (refusedSince !== null || now >= deadline) {
+        if (refusedSince !== null || (ready !== null && now >= deadline)) {
           reasons.push(`probe of ${family} failed (${refusedSince !== null ? 'launch refused' : 'pods not ready in time'}); retry in ${settings.probeIntervalSeconds}s`);
           pool.probe = null;
           pool.lastProbeAt = now;
+        } else if (ready === null) {
+          reasons.push(`probing ${family}: pods of ${pool.probe.unit} not observed; the probe is judged when they are`);
         } else {
           reasons.push(`probing ${family}: waiting for ${pool.probe.pods} pod(s) on ${pool.probe.unit}`);
         }
       } else {
+        // Karpenter keeps a refused offering cached for a while, so a probe waits for the signals
+        // to go quiet; a reservation with free instances is another offering, so it need not.
         const quiet = now - (pool.lastSignalAt ?? 0) >= settings.shortageSignalSeconds * 1000;
+        const reserved = reservationAvailable(signals, family, now - (settings.shortageSignalSeconds + settings.tickSeconds) * 1000);
         const due = pool.lastProbeAt === null || now - pool.lastProbeAt >= settings.probeIntervalSeconds * 1000;
-        if (quiet && due && probeUnit) {
-          const baselineReady = observed.get(probeUnit.name)?.readyPods ?? 0;
-          pool.probe = { unit: probeUnit.name, startedAt: now, baselineReady, pods: settings.probePods };
-          pool.lastProbeAt = now;
-          reasons.push(`probing ${family}: raising ${probeUnit.name} to ${baselineReady + settings.probePods} pod(s)`);
+        if ((quiet || reserved) && due && probeUnit) {
+          // A probe counts from the pods ready when it starts, so it needs them observed.
+          const baselineReady = observed.get(probeUnit.name)?.readyPods ?? null;
+          if (baselineReady === null) {
+            reasons.push(`probe of ${family} waits: pods of ${probeUnit.name} not observed`);
+          } else {
+            pool.probe = { unit: probeUnit.name, startedAt: now, baselineReady, pods: settings.probePods };
+            pool.lastProbeAt = now;
+            reasons.push(
+              `probing ${family}: raising ${probeUnit.name} to ${baselineReady + settings.probePods} pod(s)` +
+                (quiet ? '' : ' (a capacity reservation has free instances: not waiting for the refusals to age out)'),
+            );
+          }
         }
       }
     }
@@ -112,6 +129,11 @@ function latestRefusal(signals: ReadonlyArray<PoolSignal>, family: string, since
     }
   }
   return latest;
+}
+
+/** An ODCR or Capacity Block of the family with free instances, read in this tick's window. */
+function reservationAvailable(signals: ReadonlyArray<PoolSignal>, family: string, since: number): boolean {
+  return signals.some((s) => s.family === family && s.kind === 'reservation-available' && s.at >= since);
 }
 
 function cheapest<T extends UnitView>(units: ReadonlyArray<T>): T | undefined {

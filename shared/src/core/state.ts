@@ -2,7 +2,7 @@ import type { ControllerState, PoolState, ServiceState } from './types.ts';
 
 /** A service the controller has never seen starts in cost mode, long settled. */
 export function initialServiceState(): ServiceState {
-  return { mode: 'cost', since: 0, badTicks: 0, override: null, pools: {}, lastGoodWeights: null, demandHistory: [], floors: {}, actuationFailures: 0 };
+  return { mode: 'cost', since: 0, badTicks: 0, override: null, pools: {}, lastGoodWeights: null, floors: {}, actuationFailures: 0 };
 }
 
 export function initialControllerState(): ControllerState {

@@ -29,6 +29,9 @@ export interface UnitObservation {
 /** A capacity signal about a pool (instance family): Karpenter ICE, a Spot interruption, a CR. */
 export interface PoolSignal {
   family: string;
+  /** `reservation-available`: an active ODCR or Capacity Block of the family has free instances
+   *  now (a standing fact, stamped with the start of the read window). A short pool with one is
+   *  probed without waiting out Karpenter's cache of the refused offering. */
   kind: 'insufficient-capacity' | 'interruption' | 'rebalance' | 'capacity-block-expiry' | 'reservation-available';
   at: number;
   detail?: string;
@@ -36,8 +39,14 @@ export interface PoolSignal {
 
 export interface ServiceObservation {
   service: string;
-  /** Total requests per minute offered to the service over the last minute. */
+  /** Total requests per minute offered to the service over the last complete minute; null when
+   *  any unit's throughput is unknown (a partial sum would understate it). */
   demandRpm: number | null;
+  /** Per-minute total demand of the service, [epoch ms of the minute's start, rpm], oldest
+   *  first, complete minutes only (up to 30); [] when unknown. Built by the tick from
+   *  UnitMetrics.rpmHistory (a minute counts only when every unit reported it). It lives in the
+   *  observation, not the state, so a steady world leaves the state unchanged. */
+  demandHistory: Array<[number, number]>;
   units: UnitObservation[];
 }
 
@@ -59,12 +68,32 @@ export interface UnitScaling {
 }
 
 export interface Override {
+  /** Idempotency key: the override request's id (a retried invoke with the same id is a no-op). */
+  id: string;
   /** A mode to force, or explicit weights per unit. */
   mode?: 'cost' | 'capacity';
   weights?: Record<string, number>;
+  /** Apply the weights at once instead of floors first and weights as pods become ready. The
+   *  health rule still holds: a unit with no healthy target gets weight 0 (the ALB fails open
+   *  onto its unhealthy targets, or answers 503 when none is registered), and a unit whose
+   *  health was not observed gets no more than it has. */
+  force?: boolean;
+  startedAt: number;
   until: number;
   reason: string;
   by: string;
+}
+
+/** How far an override's target is applied (in ServiceDecision, shown by `hwai status`). */
+export interface OverrideProgress {
+  /** The override's weights (or its mode's split), as integer weights summing to 100. */
+  target: Record<string, number>;
+  /** The weights decided this tick. */
+  applied: Record<string, number>;
+  /** 0..1: share of the target's traffic already routed as the target says. */
+  fraction: number;
+  /** Units whose floors were raised and that still wait for ready pods, e.g. "sd21-trn1-neuron: 2/6 ready". */
+  waitingFor: string[];
 }
 
 export interface Probe {
@@ -95,8 +124,6 @@ export interface ServiceState {
   pools: Record<string, PoolState>;
   /** The last weights applied while at least one unit was healthy. */
   lastGoodWeights: Record<string, number> | null;
-  /** Recent demand samples [at, rpm], for the optimizer's forecast. */
-  demandHistory: Array<[number, number]>;
   /** Recent floors per unit, for slow scale-down. */
   floors: Record<string, number>;
   /** Ticks in a row whose actuation or verification failed. */
@@ -124,6 +151,8 @@ export interface ServiceDecision {
   scaling: Record<string, UnitScaling>;
   reasons: string[];
   alerts: Alert[];
+  /** The active override's progress; null when no override is active. */
+  override: OverrideProgress | null;
   state: ServiceState;
 }
 

@@ -29,9 +29,9 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const ready = (u: Unit) => healthyPods(ctx.observed.get(u.name));
   const { mode, since, short } = modeWithHold(ctx, ordered, reasons);
 
-  const history = [...state.demandHistory, ...(ctx.demandRpm !== null ? [[now, ctx.demandRpm] as [number, number]] : [])].filter(
-    ([at]) => now - at <= HISTORY_SECONDS * 1000,
-  );
+  // The observation's complete minutes (CloudWatch's are a few minutes late, the forecast's
+  // line carries them forward to now); the state keeps none, so a steady world leaves it as it is.
+  const history = ctx.demandHistory.filter(([at]) => now - at <= HISTORY_SECONDS * 1000);
   const demand = ctx.demandRpm ?? history.at(-1)?.[1] ?? 0;
   if (ctx.demandRpm === null) reasons.push(`demand not observed: using the last known ${Math.round(demand)} rpm`);
   const forecastIn = (seconds: number) => Math.max(demand, forecastAt(history, now + seconds * 1000, demand));
@@ -56,7 +56,7 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
     `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecastIn(horizonSeconds))} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
       (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
   );
-  return { mode, shares, scaling, reasons, state: { mode, since, floors, demandHistory: history } };
+  return { mode, shares, scaling, reasons, state: { mode, since, floors } };
 }
 
 /**

@@ -16,7 +16,9 @@ export function step(ctx: PolicyContext): PolicyProposal {
   const held = now - state.since >= settings.holdSeconds * 1000;
   const reasons: string[] = [];
   let mode = state.mode === 'capacity' ? 'capacity' : 'cost';
-  let badTicks = short.length > 0 ? state.badTicks + 1 : 0;
+  // Counted up to the failover threshold only: beyond it the count changes nothing, and a
+  // shortage that lasts must not change the state on every tick.
+  let badTicks = short.length > 0 ? Math.min(settings.failoverAfterTicks, state.badTicks + 1) : 0;
   let since = state.since;
 
   if (mode === 'cost' && short.length > 0) {

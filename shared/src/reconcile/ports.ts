@@ -12,11 +12,14 @@ export interface CallOptions {
 }
 
 export interface UnitMetrics {
+  /** Requests in the last COMPLETE minute, lagged: CloudWatch data arrives 1–3 minutes late. */
   rpm: number | null;
   p99Seconds: number | null;
+  /** [epoch ms of the minute's start, rpm], oldest first, up to 30 complete minutes. */
+  rpmHistory: Array<[number, number]>;
 }
 
-/** Per-unit throughput and latency over the last minute (CloudWatch GetMetricData, one call). */
+/** Per-unit throughput and latency of the last complete minute, and recent per-minute demand. */
 export interface MetricsPort {
   readUnitMetrics(units: ReadonlyArray<Unit>, at: number, options?: CallOptions): Promise<Record<string, UnitMetrics>>;
 }
@@ -29,8 +32,11 @@ export interface CapacitySignalsPort {
 export interface UnitPods {
   readyPods: number;
   desiredPods: number;
+  /** Pods waiting for capacity: PodScheduled False with reason Unschedulable (NOT every Pending pod). */
   pendingPods: number;
   oldestPendingSeconds: number;
+  /** Scheduled pods not ready yet (pulling images, loading the model). */
+  startingPods: number;
 }
 
 /** Pods of each unit's Deployment (Kubernetes). */
@@ -77,6 +83,14 @@ export interface Notifier {
   notify(alerts: ReadonlyArray<Alert>, options?: CallOptions): Promise<void>;
 }
 
+/** A lease that only one tick holds at a time (DynamoDB conditional write with an expiry). */
+export interface LeasePort {
+  /** Take the lease for ttlMs if it is free or expired. False when another holder has it. */
+  acquire(holder: string, ttlMs: number, options?: CallOptions): Promise<boolean>;
+  /** Give it back (only if this holder still has it). */
+  release(holder: string, options?: CallOptions): Promise<void>;
+}
+
 export interface Clock {
   now(): number;
 }
@@ -89,5 +103,6 @@ export interface Ports {
   autoscaler: AutoscalerPort;
   store: StateStore;
   notifier: Notifier;
+  lease: LeasePort;
   clock: Clock;
 }

@@ -1,41 +1,77 @@
+import { randomUUID } from 'node:crypto';
 import { decide } from '../core/decide.ts';
 import type { Alert, ControllerState, Decision, Observation, ServiceObservation, UnitObservation } from '../core/types.ts';
 import type { FleetSpec, PolicyKind, Unit } from '../spec/schema.ts';
 import { plan as planChanges, sameScaling, sameWeights, type Plan } from './plan.ts';
-import type { LiveRoute, Ports, UnitMetrics, UnitPods } from './ports.ts';
+import type { CallOptions, LiveRoute, Ports, StoredState, UnitMetrics, UnitPods } from './ports.ts';
 
 /**
- * One tick: observe → decide → plan → apply → verify → record. The only place that sequences
- * the ports; everything it decides comes from the pure `decide`.
+ * One tick: observe → decide → plan, then, only when something is to change, take the lease →
+ * re-check the state → apply → verify → record → release. The only place that sequences the
+ * ports; everything it decides comes from the pure `decide`.
+ *
+ * Concurrency (two scheduled ticks, a tick and a capacity event, ticks of two shards): a tick
+ * writes only while it holds the lease, and only if the state it decided on is still the stored
+ * one after taking it. So of two ticks started together exactly one acts; the other writes
+ * nothing at all, neither on the ALB nor on KEDA nor in the state. A tick with nothing to
+ * change (empty plan, next state equal to the stored one) does not even take the lease.
  */
 
 export const ACTUATION_ALERT_AFTER = 3;
+/** The lease outlives a tick's writes but never the next tick: 0.8 of the tick. */
+export const LEASE_TTL_FRACTION = 0.8;
+
+export type TickOutcome =
+  /** Held the lease and applied the plan (errors may say some of it failed). */
+  | 'applied'
+  /** Nothing to change: the plan was empty and the state as stored; nothing was written. */
+  | 'unchanged'
+  /** Another tick held the lease, or it could not be taken (see errors); nothing was written. */
+  | 'lease-held'
+  /** The state moved between the decision and taking the lease; nothing was written. */
+  | 'state-moved'
+  /** Decided and planned as asked, wrote nothing. */
+  | 'dry-run';
 
 export interface TickError {
-  step: 'observe' | 'apply' | 'verify' | 'record';
+  step: 'observe' | 'lease' | 'apply' | 'verify' | 'record';
   target: string;
   message: string;
 }
 
 export interface TickResult {
+  outcome: TickOutcome;
   observation: Observation;
   decision: Decision;
   plan: Plan;
   applied: { weights: string[]; scaling: string[] };
   mismatches: string[];
   errors: TickError[];
+  /** The alerts sent (only a tick that recorded its state sends them). */
   alerts: Alert[];
-  /** False when another tick wrote the state first; this tick's alerts were then not sent. */
+  /** True when the stored state is this tick's: written by it, or already equal ('unchanged'). */
   recorded: boolean;
 }
 
 export interface TickOptions {
   policy?: PolicyKind;
+  /** Aborts every call (tie it to the Lambda's remaining time). */
   signal?: AbortSignal;
+  /** Decide and plan, write nothing (no lease, no apply, no state, no alerts). */
+  dryRun?: boolean;
+  /** Only these services (the shard of one schedule); every service of the spec when absent. */
+  services?: ReadonlyArray<string>;
+  /** Who takes the lease; a random id when absent (the Lambda's request id is a good one). */
+  holder?: string;
 }
 
-export async function runTick(spec: FleetSpec, ports: Ports, options: TickOptions = {}): Promise<TickResult> {
-  const call = { signal: options.signal };
+export class UnknownServiceError extends Error {
+  override name = 'UnknownServiceError';
+}
+
+export async function runTick(fleet: FleetSpec, ports: Ports, options: TickOptions = {}): Promise<TickResult> {
+  const spec = shardOf(fleet, options.services);
+  const call: CallOptions = { signal: options.signal };
   const now = ports.clock.now();
   const errors: TickError[] = [];
   const stored = await ports.store.load(call);
@@ -43,10 +79,70 @@ export async function runTick(spec: FleetSpec, ports: Ports, options: TickOption
   const observation = await observe(spec, ports, now, errors, call);
   const decision = decide(spec, observation, stored.state, now, options.policy);
   const plan = planChanges(decision, observation);
+  const nothingApplied = { weights: [] as string[], scaling: [] as string[] };
+  const result = (outcome: TickOutcome, rest: Partial<TickResult> = {}): TickResult => ({
+    outcome,
+    observation,
+    decision,
+    plan,
+    applied: nothingApplied,
+    mismatches: [],
+    errors,
+    alerts: [],
+    recorded: false,
+    ...rest,
+  });
+
+  if (options.dryRun) return result('dry-run');
+  const unchanged = record(decision, stored, new Set());
+  if (plan.weights.length === 0 && plan.scaling.length === 0 && sameState(unchanged.state, stored.state)) {
+    return result('unchanged', { decision: { ...decision, state: stored.state }, recorded: true });
+  }
+
+  const holder = options.holder ?? randomUUID();
+  const leased = await attemptValue(errors, 'lease', 'lease', () => ports.lease.acquire(holder, LEASE_TTL_FRACTION * spec.policy.tickSeconds * 1000, call));
+  if (!leased) return result('lease-held');
+  try {
+    // Another tick may have acted between our read and our lease: its world is not the one we saw.
+    const fresh = await attemptValue(errors, 'lease', 'state', () => ports.store.load(call));
+    if (!fresh || fresh.version !== stored.version) return result('state-moved');
+
+    const { applied, failedServices, mismatches } = await applyPlan(spec, ports, decision, plan, errors, call);
+    const next = record(decision, stored, failedServices);
+    let recorded = false;
+    await attempt(errors, 'record', 'state', async () => {
+      recorded = await ports.store.save(next.state, stored.version, call);
+    });
+    if (recorded && next.alerts.length > 0) {
+      await attempt(errors, 'record', 'notify', () => ports.notifier.notify(next.alerts, call));
+    }
+    return result('applied', { decision: { ...decision, state: next.state }, applied, mismatches, alerts: recorded ? next.alerts : [], recorded });
+  } finally {
+    // If this fails (or the deadline already aborted it) the lease expires on its own.
+    await attempt(errors, 'lease', 'release', () => ports.lease.release(holder, call));
+  }
+}
+
+/** The spec narrowed to the services of one shard; unknown names are refused, not skipped. */
+function shardOf(spec: FleetSpec, services: ReadonlyArray<string> | undefined): FleetSpec {
+  if (services === undefined) return spec;
+  const known = Object.keys(spec.services);
+  const unknown = services.filter((s) => !known.includes(s));
+  if (services.length === 0 || unknown.length > 0) {
+    const what = services.length === 0 ? 'an empty list of services' : `unknown service(s) ${unknown.map((s) => JSON.stringify(s)).join(', ')}`;
+    throw new UnknownServiceError(`tick options.services: ${what}; expected names from the fleet spec: ${known.join(', ')}`);
+  }
+  return {
+    ...spec,
+    services: Object.fromEntries(Object.entries(spec.services).filter(([name]) => services.includes(name))),
+    units: spec.units.filter((u) => services.includes(u.service)),
+  };
+}
+
+/** Capacity first (floors raised before traffic moves), then weights; then read both back. */
+async function applyPlan(spec: FleetSpec, ports: Ports, decision: Decision, plan: Plan, errors: TickError[], call: CallOptions) {
   const unitsOf = (service: string) => spec.units.filter((u) => u.service === service);
   const unitByName = new Map(spec.units.map((u) => [u.name, u]));
-
-  // Apply: capacity first (floors raised before traffic moves), then weights.
   const applied = { weights: [] as string[], scaling: [] as string[] };
   const failedServices = new Set<string>();
   for (const change of plan.scaling) {
@@ -90,28 +186,35 @@ export async function runTick(spec: FleetSpec, ports: Ports, options: TickOption
       }
     });
   }
+  return { applied, failedServices, mismatches };
+}
 
-  // Record: count failing actuation, then a conditional write; alerts only from the winner.
+/** The state to store after this tick, with failing actuation counted, and the alerts to send. */
+function record(decision: Decision, stored: StoredState, failedServices: ReadonlySet<string>): { state: ControllerState; alerts: Alert[] } {
   const alerts: Alert[] = decision.services.flatMap((d) => d.alerts);
-  const next: ControllerState = { version: stored.state.version + 1, services: { ...decision.state.services } };
+  const state: ControllerState = { version: stored.state.version + 1, services: { ...decision.state.services } };
   for (const d of decision.services) {
     const failures = failedServices.has(d.service) ? d.state.actuationFailures + 1 : 0;
-    next.services[d.service] = { ...d.state, actuationFailures: failures };
+    state.services[d.service] = { ...d.state, actuationFailures: failures };
     if (failures === ACTUATION_ALERT_AFTER) {
       alerts.push({ kind: 'actuation-failing', service: d.service, message: `${d.service}: applying the decision failed ${failures} ticks in a row` });
     }
   }
-  let recorded = false;
-  await attempt(errors, 'record', 'state', async () => {
-    recorded = await ports.store.save(next, stored.version, call);
-  });
-  if (recorded && alerts.length > 0) {
-    await attempt(errors, 'record', 'notify', () => ports.notifier.notify(alerts, call));
-  }
-  return { observation, decision: { ...decision, state: next }, plan, applied, mismatches, errors, alerts: recorded ? alerts : [], recorded };
+  return { state, alerts };
 }
 
-async function observe(spec: FleetSpec, ports: Ports, now: number, errors: TickError[], call: { signal?: AbortSignal }): Promise<Observation> {
+/** Equal as stored: JSON with keys in order, `version` left out (it moves on every write). */
+export function sameState(a: ControllerState, b: ControllerState): boolean {
+  return canonicalJson({ ...a, version: 0 }) === canonicalJson({ ...b, version: 0 });
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) : v,
+  );
+}
+
+async function observe(spec: FleetSpec, ports: Ports, now: number, errors: TickError[], call: CallOptions): Promise<Observation> {
   const units = spec.units;
   const families = [...new Set(units.map((u) => u.family))];
   const since = now - (spec.policy.shortageSignalSeconds + spec.policy.tickSeconds) * 1000;
@@ -125,21 +228,41 @@ async function observe(spec: FleetSpec, ports: Ports, now: number, errors: TickE
       return null;
     }
   };
-  const [metrics, signals, pods, scaling] = await Promise.all([
+  const serviceNames = Object.keys(spec.services).sort();
+  const unitsOf = (service: string) => units.filter((u) => u.service === service);
+  const [metrics, signals, pods, scaling, routes] = await Promise.all([
     read('metrics', () => ports.metrics.readUnitMetrics(units, now, call)),
     read('capacity-signals', () => ports.signals.readSignals(families, since, call)),
     read('pods', () => ports.cluster.readPods(units, call)),
     read('scaledobjects', () => ports.autoscaler.readScaling(units, call)),
+    Promise.all(serviceNames.map((s) => read(`${s}: listener rule`, () => ports.router.readRoute(s, unitsOf(s), call)))),
   ]);
-  const services: ServiceObservation[] = [];
-  for (const service of Object.keys(spec.services).sort()) {
-    const serviceUnits = units.filter((u) => u.service === service);
-    const route = await read(`${service}: listener rule`, () => ports.router.readRoute(service, serviceUnits, call));
-    const unitObs = serviceUnits.map((u) => unitObservation(u, metrics?.[u.name], pods?.[u.name], route, scaling?.[u.name] ?? null));
+  const services: ServiceObservation[] = serviceNames.map((service, i) => {
+    const serviceUnits = unitsOf(service);
+    const unitObs = serviceUnits.map((u) => unitObservation(u, metrics?.[u.name], pods?.[u.name], routes[i]!, scaling?.[u.name] ?? null));
     const rpms = unitObs.map((o) => o.rpm);
-    services.push({ service, demandRpm: rpms.every((r) => r !== null) ? rpms.reduce((s, r) => s + r!, 0) : null, units: unitObs });
-  }
+    return {
+      service,
+      demandRpm: rpms.every((r) => r !== null) ? rpms.reduce((s, r) => s + r!, 0) : null,
+      demandHistory: demandHistory(serviceUnits.map((u) => metrics?.[u.name]?.rpmHistory)),
+      units: unitObs,
+    };
+  });
+  // Missing entries in the order the reads were named, whatever order they failed in.
+  const order = ['metrics', 'capacity-signals', 'pods', 'scaledobjects', ...serviceNames.map((s) => `${s}: listener rule`)];
+  missing.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   return { at: now, services, signals: signals ?? [], missing };
+}
+
+/** A service's demand per minute: only minutes every one of its units reported, summed. */
+export function demandHistory(histories: ReadonlyArray<ReadonlyArray<[number, number]> | undefined>): Array<[number, number]> {
+  if (histories.length === 0 || histories.some((h) => h === undefined)) return [];
+  const [first, ...rest] = histories as ReadonlyArray<ReadonlyArray<[number, number]>>;
+  const others = rest.map((h) => new Map(h));
+  return first!
+    .filter(([minute]) => others.every((m) => m.has(minute)))
+    .map(([minute, rpm]): [number, number] => [minute, others.reduce((sum, m) => sum + m.get(minute)!, rpm)])
+    .sort((a, b) => a[0] - b[0]);
 }
 
 function unitObservation(
@@ -166,11 +289,15 @@ function unitObservation(
 }
 
 async function attempt(errors: TickError[], step: TickError['step'], target: string, fn: () => Promise<void>): Promise<boolean> {
+  return (await attemptValue(errors, step, target, async () => (await fn(), true))) ?? false;
+}
+
+/** The value of `fn`, or null with the failure recorded. */
+async function attemptValue<T>(errors: TickError[], step: TickError['step'], target: string, fn: () => Promise<T>): Promise<T | null> {
   try {
-    await fn();
-    return true;
+    return await fn();
   } catch (e) {
     errors.push({ step, target, message: (e as Error).message });
-    return false;
+    return null;
   }
 }

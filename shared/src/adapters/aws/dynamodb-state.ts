@@ -1,8 +1,9 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { initialControllerState } from '../../core/state.ts';
 import type { ControllerState } from '../../core/types.ts';
 import type { CallOptions, StateStore, StoredState } from '../../reconcile/ports.ts';
+import { conditionalWrite } from './dynamodb-conditional.ts';
 
 /**
  * The controller's state as one DynamoDB item: the state as a JSON string (DynamoDB maps would
@@ -37,8 +38,8 @@ export class DynamoDbStateStore implements StateStore {
 
   async save(state: ControllerState, expectedVersion: number | null, options: CallOptions = {}): Promise<boolean> {
     const first = expectedVersion === null;
-    try {
-      await this.doc.send(
+    return conditionalWrite(() =>
+      this.doc.send(
         new PutCommand({
           TableName: this.options.tableName,
           Item: { ...this.key, state: JSON.stringify(state), version: first ? 1 : expectedVersion + 1 },
@@ -47,11 +48,7 @@ export class DynamoDbStateStore implements StateStore {
           ...(first ? {} : { ExpressionAttributeValues: { ':expected': expectedVersion } }),
         }),
         { abortSignal: options.signal },
-      );
-      return true;
-    } catch (e) {
-      if (e instanceof ConditionalCheckFailedException || (e as Error).name === 'ConditionalCheckFailedException') return false;
-      throw e;
-    }
+      ),
+    );
   }
 }

@@ -1,12 +1,14 @@
 import {
   DescribeListenersCommand,
   DescribeRulesCommand,
+  DescribeTagsCommand,
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
   ModifyListenerCommand,
   ModifyRuleCommand,
   type Action,
   type ElasticLoadBalancingV2Client,
+  type Rule,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { FleetSpec, Unit } from '../../spec/schema.ts';
 import type { CallOptions, LiveRoute, TargetHealth, TrafficRouter } from '../../reconcile/ports.ts';
@@ -16,9 +18,23 @@ import type { CallOptions, LiveRoute, TargetHealth, TrafficRouter } from '../../
  * default action) and the health of its units' target groups. hwai owns the forward action's
  * target groups and weights; everything else on the rule (conditions, priority, authenticate
  * actions, stickiness) is left as it is.
+ *
+ * A rule is named in the spec by ARN, by its listener (the default action), or by `lookup`: the
+ * rule under the listener `listenerArn` (HWAI_LISTENER_ARN) that carries the tag
+ * `hwai:rule` = lookup value, found with DescribeRules + DescribeTags once and cached (a rule
+ * that disappears is looked up again).
  */
 
 export const MAX_FORWARD_WEIGHT = 999;
+/** The tag the stack puts on each service's listener rule, valued with the spec's `lookup`. */
+export const RULE_TAG = 'hwai:rule';
+/** DescribeTags takes at most 20 resource ARNs per call. */
+const TAGS_PER_CALL = 20;
+
+export interface Elbv2TrafficRouterOptions {
+  /** The listener whose rules resolve `listenerRule.lookup` (HWAI_LISTENER_ARN). */
+  listenerArn?: string;
+}
 
 export class ListenerRuleNotFoundError extends Error {
   override name = 'ListenerRuleNotFoundError';
@@ -37,7 +53,7 @@ export class InvalidWeightError extends Error {
   override name = 'InvalidWeightError';
 }
 
-type RuleRef = { kind: 'rule'; arn: string } | { kind: 'listener'; arn: string };
+type RuleRef = { kind: 'rule'; arn: string; lookup?: string } | { kind: 'listener'; arn: string };
 
 interface ForwardTarget {
   /** The live actions, in order, with the index of the forward action among them. */
@@ -51,14 +67,17 @@ const TG_NOT_FOUND = new Set(['TargetGroupNotFoundException', 'TargetGroupNotFou
 export class Elbv2TrafficRouter implements TrafficRouter {
   /** Target group name → ARN, resolved once: the CDK stack creates the groups, they do not move. */
   private readonly arnByName = new Map<string, string>();
+  /** `hwai:rule` tag value → rule ARN under the listener; one resolution shared by concurrent reads. */
+  private rulesByTag: Promise<Map<string, string>> | null = null;
 
   constructor(
     private readonly client: ElasticLoadBalancingV2Client,
     private readonly services: FleetSpec['services'],
+    private readonly options: Elbv2TrafficRouterOptions = {},
   ) {}
 
   async readRoute(service: string, units: ReadonlyArray<Unit>, options: CallOptions = {}): Promise<LiveRoute> {
-    const ref = this.ruleRef(service);
+    const ref = await this.ruleRef(service, options);
     const [live, arns] = await Promise.all([this.readForward(service, ref, options), this.targetGroupArns(units, options)]);
     const weightByArn = forwardWeights(live.actions[live.forwardIndex]!);
     const healths = await Promise.all(units.map((u) => this.targetHealth(arns.get(u.name)!, options)));
@@ -77,12 +96,12 @@ export class Elbv2TrafficRouter implements TrafficRouter {
         throw new InvalidWeightError(`${service}: weight of ${unit} is ${w}; expected an integer 0–${MAX_FORWARD_WEIGHT}`);
       }
     }
-    const ref = this.ruleRef(service);
+    const ref = await this.ruleRef(service, options);
     const [live, arns] = await Promise.all([this.readForward(service, ref, options), this.targetGroupArns(units, options)]);
     const forward = live.actions[live.forwardIndex]!;
     const actions = live.actions.map((a, i) =>
       i !== live.forwardIndex
-        ? a
+        ? asSentBack(a)
         : {
             Type: 'forward' as const,
             ...(forward.Order !== undefined ? { Order: forward.Order } : {}),
@@ -101,14 +120,54 @@ export class Elbv2TrafficRouter implements TrafficRouter {
     );
   }
 
-  private ruleRef(service: string): RuleRef {
+  private async ruleRef(service: string, options: CallOptions): Promise<RuleRef> {
     const ref = this.services[service]?.listenerRule;
     if (ref?.ruleArn) return { kind: 'rule', arn: ref.ruleArn };
     if (ref?.listenerArn) return { kind: 'listener', arn: ref.listenerArn };
     if (ref?.lookup) {
-      throw new UnresolvedListenerRuleError(`${service}: listenerRule.lookup "${ref.lookup}" is resolved at deploy time; expected a ruleArn or listenerArn in the deployed spec`);
+      const listenerArn = this.options.listenerArn;
+      if (!listenerArn) {
+        throw new UnresolvedListenerRuleError(`${service}: listenerRule.lookup "${ref.lookup}" needs the listener whose rules to search (HWAI_LISTENER_ARN); none was given`);
+      }
+      const arn = (await this.resolveTags(listenerArn, options)).get(ref.lookup);
+      if (!arn) {
+        this.rulesByTag = null; // the stack may add the rule later: look again next time
+        throw new UnresolvedListenerRuleError(`${service}: no rule under listener ${listenerArn} carries the tag ${RULE_TAG}=${ref.lookup}`);
+      }
+      return { kind: 'rule', arn, lookup: ref.lookup };
     }
-    throw new UnresolvedListenerRuleError(`${service}: the fleet spec names no listenerRule for this service; expected ruleArn or listenerArn`);
+    throw new UnresolvedListenerRuleError(`${service}: the fleet spec names no listenerRule for this service; expected ruleArn, listenerArn or lookup`);
+  }
+
+  private resolveTags(listenerArn: string, options: CallOptions): Promise<Map<string, string>> {
+    this.rulesByTag ??= this.describeRuleTags(listenerArn, options).catch((cause: unknown) => {
+      this.rulesByTag = null;
+      if (NOT_FOUND.has((cause as Error).name)) throw new ListenerRuleNotFoundError(`listener ${listenerArn} (HWAI_LISTENER_ARN) does not exist`, { cause });
+      throw cause;
+    });
+    return this.rulesByTag;
+  }
+
+  private async describeRuleTags(listenerArn: string, options: CallOptions): Promise<Map<string, string>> {
+    const rules: Rule[] = [];
+    let marker: string | undefined;
+    do {
+      const out = await this.client.send(new DescribeRulesCommand({ ListenerArn: listenerArn, Marker: marker }), { abortSignal: options.signal });
+      rules.push(...(out.Rules ?? []));
+      marker = out.NextMarker;
+    } while (marker);
+    const arns = rules.filter((r) => !r.IsDefault && r.RuleArn).map((r) => r.RuleArn!);
+    const byTag = new Map<string, string>();
+    for (let i = 0; i < arns.length; i += TAGS_PER_CALL) {
+      const out = await this.client.send(new DescribeTagsCommand({ ResourceArns: arns.slice(i, i + TAGS_PER_CALL) }), { abortSignal: options.signal });
+      for (const d of out.TagDescriptions ?? []) {
+        const value = d.Tags?.find((t) => t.Key === RULE_TAG)?.Value;
+        if (value === undefined || !d.ResourceArn) continue;
+        if (byTag.has(value)) throw new UnresolvedListenerRuleError(`listener ${listenerArn}: rules ${byTag.get(value)} and ${d.ResourceArn} both carry ${RULE_TAG}=${value}; expected one`);
+        byTag.set(value, d.ResourceArn);
+      }
+    }
+    return byTag;
   }
 
   private async readForward(service: string, ref: RuleRef, options: CallOptions): Promise<ForwardTarget> {
@@ -133,6 +192,7 @@ export class Elbv2TrafficRouter implements TrafficRouter {
       return await fn();
     } catch (cause) {
       if (NOT_FOUND.has((cause as Error).name)) {
+        if (ref.kind === 'rule' && ref.lookup) this.rulesByTag = null; // looked up again next time
         throw new ListenerRuleNotFoundError(`${service}: ${ref.kind} ${ref.arn} does not exist`, { cause });
       }
       throw cause;
@@ -174,6 +234,17 @@ export class Elbv2TrafficRouter implements TrafficRouter {
       throw cause;
     }
   }
+}
+
+/**
+ * A non-forward action as ModifyRule takes it back. DescribeRules never returns an OIDC client
+ * secret, and ModifyRule refuses an authenticate-oidc action without one unless it is told to
+ * keep the secret it has.
+ */
+function asSentBack(action: Action): Action {
+  if (action.Type !== 'authenticate-oidc' || !action.AuthenticateOidcConfig) return action;
+  const { ClientSecret: _secret, ...config } = action.AuthenticateOidcConfig;
+  return { ...action, AuthenticateOidcConfig: { ...config, UseExistingClientSecret: true } };
 }
 
 /** Target group ARN → weight; a plain `TargetGroupArn` forward sends everything to one group. */

@@ -8,8 +8,10 @@ import { readScaledObject } from './scaled-object.ts';
  * Pods of each unit: the unit's ScaledObject names the Deployment it scales; the Deployment's
  * selector finds the pods, listed once per namespace and selector however many units share it.
  * Desired is the Deployment's spec.replicas (what KEDA's HPA last asked for); ready pods have the
- * Ready condition True; pending pods are in phase Pending, aged from their creation against the
- * injected clock. Terminating pods are leaving and count as neither.
+ * Ready condition True. A pod waits for capacity (pending) only when the scheduler said so:
+ * PodScheduled False with reason Unschedulable, aged from its creation against the injected
+ * clock. A pod that has a node but is not ready yet (pulling a multi-GB image, loading the
+ * model) is starting, not short of capacity. Terminating and finished pods count as none.
  */
 export class KubernetesCluster implements ClusterPort {
   private readonly custom: CustomObjectsApi;
@@ -63,20 +65,23 @@ export class KubernetesCluster implements ClusterPort {
 }
 
 export function countPods(pods: ReadonlyArray<V1Pod>, desiredPods: number, now: number): UnitPods {
-  let readyPods = 0;
-  let pendingPods = 0;
-  let oldestPendingSeconds = 0;
+  const counts: UnitPods = { readyPods: 0, desiredPods, pendingPods: 0, oldestPendingSeconds: 0, startingPods: 0 };
   for (const pod of pods) {
-    if (pod.metadata?.deletionTimestamp) continue;
     const phase = pod.status?.phase;
-    if (phase === 'Running' && pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) readyPods++;
-    if (phase === 'Pending') {
-      pendingPods++;
+    if (pod.metadata?.deletionTimestamp || phase === 'Succeeded' || phase === 'Failed') continue;
+    const condition = (type: string) => pod.status?.conditions?.find((c) => c.type === type);
+    const scheduled = condition('PodScheduled');
+    if (phase === 'Running' && condition('Ready')?.status === 'True') {
+      counts.readyPods++;
+    } else if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
+      counts.pendingPods++;
       const created = pod.metadata?.creationTimestamp;
-      if (created) oldestPendingSeconds = Math.max(oldestPendingSeconds, Math.floor((now - new Date(created).getTime()) / 1000));
+      if (created) counts.oldestPendingSeconds = Math.max(counts.oldestPendingSeconds, Math.floor((now - new Date(created).getTime()) / 1000));
+    } else if (scheduled?.status === 'True' || pod.spec?.nodeName || phase === 'Running') {
+      counts.startingPods++;
     }
   }
-  return { readyPods, desiredPods, pendingPods, oldestPendingSeconds };
+  return counts;
 }
 
 /** A Deployment's selector as a label-selector query (`a=b,c in (d,e),!f`). */

@@ -1,15 +1,11 @@
 import { KubeConfig, type User } from '@kubernetes/client-node';
+import { EksTokenProvider, type EksTokenProviderOptions } from '../aws/eks-token.ts';
 
 /**
  * A KubeConfig for an EKS cluster reached from outside it (the controller Lambda): the API
- * endpoint and CA from DescribeCluster, and a bearer token asked of `token` on every request,
- * so a provider that caches and refreshes (EKS tokens live 15 minutes) is never outrun.
- *
- * TODO: the EKS token itself is `k8s-aws-v1.` + base64url of an STS GetCallerIdentity URL
- * presigned (SigV4, 60 s, header `x-k8s-aws-id: <cluster>`) with the Lambda's role. No
- * well-kept JavaScript library wraps this; build it on the AWS SDK's own presigner
- * (@smithy/signature-v4 with @aws-sdk/credential-providers) once it is a declared dependency,
- * rather than hand-rolling SigV4.
+ * endpoint and CA as the stack passes them (DescribeCluster's values), and a bearer token asked
+ * of `token` on every request, so a provider that caches and refreshes (EKS tokens live 15
+ * minutes; see ../aws/eks-token.ts) is never outrun.
  */
 export interface EksAccess {
   /** Cluster name, for the kubeconfig's names and errors. */
@@ -37,4 +33,14 @@ export function eksKubeConfig(access: EksAccess): KubeConfig {
     },
   });
   return kubeConfig;
+}
+
+/**
+ * Access to `cluster` (name, endpoint and CA as the stack passes them in HWAI_CLUSTER_NAME,
+ * HWAI_CLUSTER_ENDPOINT, HWAI_CLUSTER_CA) with a cached, self-refreshing EKS token signed by the
+ * SDK's credential chain in `region` (Lambda's AWS_REGION).
+ */
+export function eksAccess(cluster: Omit<EksAccess, 'token'>, region: string, token: Partial<Pick<EksTokenProviderOptions, 'credentials' | 'clock' | 'refreshAfterMs'>> = {}): EksAccess {
+  const provider = new EksTokenProvider({ clusterName: cluster.name, region, ...token });
+  return { ...cluster, token: () => provider.token() };
 }

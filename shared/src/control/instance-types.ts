@@ -1,0 +1,26 @@
+import { DescribeCapacityReservationsCommand, DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { CallOptions } from '../reconcile/ports.ts';
+import type { CapacityNotice } from './events.ts';
+
+/**
+ * The instance type behind a capacity event: EC2's events name an instance or a reservation,
+ * never a type, and the pool is the type's family. (An adapter: it belongs beside the others in
+ * shared/src/adapters/aws once its owner takes it; it is here to keep the handler's work in one
+ * place meanwhile.)
+ */
+export interface InstanceTypeLookup {
+  instanceTypeOf(subject: CapacityNotice['subject'], options?: CallOptions): Promise<string | null>;
+}
+
+export class Ec2InstanceTypes implements InstanceTypeLookup {
+  constructor(private readonly client: EC2Client) {}
+
+  async instanceTypeOf(subject: CapacityNotice['subject'], options: CallOptions = {}): Promise<string | null> {
+    if ('instanceId' in subject) {
+      const out = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [subject.instanceId] }), { abortSignal: options.signal });
+      return out.Reservations?.[0]?.Instances?.[0]?.InstanceType ?? null;
+    }
+    const out = await this.client.send(new DescribeCapacityReservationsCommand({ CapacityReservationIds: [subject.reservationId] }), { abortSignal: options.signal });
+    return out.CapacityReservations?.[0]?.InstanceType ?? null;
+  }
+}
