@@ -44,6 +44,9 @@ export function buildApp(props: HwaiAppProps): HwaiApp {
   }
 
   const app = props.app ?? new App();
+  // Cross-stack values go through CloudFormation exports: the control stack cannot outlive the
+  // cluster it points at (cdk destroy --all removes the control plane first).
+  app.node.setContext('@aws-cdk/core:defaultCrossStackReferences', 'strong');
   const env = context.region ? { region: context.region } : undefined;
   const cluster = new ClusterStack(app, 'HwaiCluster', {
     env,

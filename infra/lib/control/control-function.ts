@@ -76,6 +76,8 @@ export class ControlFunction extends Construct {
         mainFields: ['module', 'main'],
         minify: true,
         sourceMap: true,
+        // Stack traces map to the sources; the sources themselves stay out of the zip.
+        esbuildArgs: { '--sources-content': 'false' },
         // Bundle the AWS SDK too: the versions the tests ran, not the runtime's.
         externalModules: [],
         banner: "import { createRequire as hwaiCreateRequire } from 'node:module'; const require = hwaiCreateRequire(import.meta.url);",

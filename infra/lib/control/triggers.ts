@@ -5,15 +5,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import { Construct } from 'constructs';
+import { CAPACITY_DETAIL_TYPES } from '../../../shared/src/control/events.ts';
 
-/** The EC2 events that move capacity; each triggers a tick at once (the controller parses them). */
-export const CAPACITY_EVENT_TYPES = [
-  'EC2 Spot Instance Interruption Warning',
-  'EC2 Instance Rebalance Recommendation',
-  'EC2 Instance State-change Notification',
-  'Capacity Block Expiration Warning',
-  'EC2 Capacity Reservation Instance Interruption Warning',
-] as const;
 
 /** Services in groups of `size`, in the spec's order: one schedule per group. */
 export function shards(services: string[], size: number): string[][] {
@@ -52,9 +45,10 @@ export class TickTriggers extends Construct {
         }),
       );
     }
+    // Exactly the EC2 events the controller parses (shared/src/control/events.ts); each ticks at once.
     this.capacityRule = new events.Rule(this, 'CapacityEvents', {
       description: 'EC2 capacity events: tick at once',
-      eventPattern: { source: ['aws.ec2'], detailType: [...CAPACITY_EVENT_TYPES] },
+      eventPattern: { source: ['aws.ec2'], detailType: [...CAPACITY_DETAIL_TYPES] },
       targets: [new targets.LambdaFunction(props.controller, { retryAttempts: 2, maxEventAge: Duration.minutes(5) })],
     });
   }
