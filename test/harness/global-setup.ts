@@ -25,7 +25,17 @@ function required(env: Record<string, string>, key: string): string {
   return value;
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export interface StartedHarness {
+  readonly context: HarnessContext;
+  /** Stops every part; keeps the logs folder when `keepLogs` (default: HWAI_KEEP_HARNESS_LOGS). */
+  stop(keepLogs?: boolean): Promise<void>;
+}
+
+/**
+ * Builds (when cold) and starts the harness: what the integration tests run on, and what
+ * `hwai twin` starts for itself.
+ */
+export async function startHarness(): Promise<StartedHarness> {
   const started = Date.now();
   const built = parseEnvLines(await step('building the harness if needed (tools/harness/build.sh)', () => runToCompletion('bash', [join(ROOT, 'tools/harness/build.sh')], { showStderr: true })));
   const workDir = await mkdtemp(join(tmpdir(), 'hwai-harness-'));
@@ -62,14 +72,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
       controlUrl: injector.controlUrl,
       region: REGION,
     };
-    project.provide('hwaiHarness', context);
     process.stderr.write(
       `[harness] ready in ${((Date.now() - started) / 1000).toFixed(1)} s: kube-apiserver ${built.KUBE_VERSION} + etcd ${built.ETCD_VERSION}, ` +
         `moto, fault injector (logs in ${workDir}; HWAI_KEEP_HARNESS_LOGS=1 keeps them)\n`,
     );
+    return { context, stop: teardown };
   } catch (error) {
     await teardown(true);
     throw error;
   }
-  return () => teardown();
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const harness = await startHarness();
+  project.provide('hwaiHarness', harness.context);
+  return () => harness.stop();
 }

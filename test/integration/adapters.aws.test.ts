@@ -209,6 +209,29 @@ describe('ELBv2 traffic router', () => {
     expect((await faults.counts())['elasticloadbalancing:DescribeTags']).toBe(1);
   });
 
+  it('reads every looked-up rule of a listener with one DescribeRules when services read together', async () => {
+    // Prepare: two services' rules under one listener, tagged; their lookups resolved by a first read.
+    const { elbv2 } = awsClients();
+    const { ruleArn, listenerArn } = await sd21Rule([40, 20, 15, 10, 15]);
+    const other = await elbv2.send(
+      new CreateRuleCommand({ ListenerArn: listenerArn, Priority: 20, Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/vit/*'] } }], Actions: forward([0, 0, 0, 0, 100]) }),
+    );
+    await elbv2.send(new AddTagsCommand({ ResourceArns: [ruleArn], Tags: [{ Key: RULE_TAG, Value: 'hwai-sd21-rule' }] }));
+    await elbv2.send(new AddTagsCommand({ ResourceArns: [other.Rules![0]!.RuleArn!], Tags: [{ Key: RULE_TAG, Value: 'hwai-vit-rule' }] }));
+    const services = { sd21: { sloSeconds: 0.9, metricNamespace: 'x', listenerRule: { lookup: 'hwai-sd21-rule' } }, vit: { sloSeconds: 0.3, metricNamespace: 'x', listenerRule: { lookup: 'hwai-vit-rule' } } };
+    const router = new Elbv2TrafficRouter(elbv2, services, { listenerArn });
+    await router.readRoute('sd21', SEED.units);
+    await faults.reset();
+
+    // Act: a tick's observation reads both routes at once.
+    const [sd21, vit] = await Promise.all([router.readRoute('sd21', SEED.units), router.readRoute('vit', SEED.units)]);
+
+    // Assess
+    expect(sd21.weights).toEqual(byUnit([40, 20, 15, 10, 15]));
+    expect(vit.weights).toEqual(byUnit([0, 0, 0, 0, 100]));
+    expect((await faults.counts())['elasticloadbalancing:DescribeRules']).toBe(1);
+  });
+
   it('fails a lookup no rule carries with an error naming the tag and the listener', async () => {
     // Prepare
     const { listenerArn } = await sd21Rule([40, 20, 15, 10, 15]);

@@ -3,12 +3,12 @@
 import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesCallError } from '../../shared/src/adapters/kubernetes/call.ts';
-import { KubernetesCluster } from '../../shared/src/adapters/kubernetes/cluster.ts';
+import { KubernetesCluster, selects } from '../../shared/src/adapters/kubernetes/cluster.ts';
 import { FIELD_MANAGER, KedaAutoscaler } from '../../shared/src/adapters/kubernetes/keda-autoscaler.ts';
 import { KarpenterSignals } from '../../shared/src/adapters/kubernetes/karpenter-signals.ts';
 import { eksKubeConfig } from '../../shared/src/adapters/kubernetes/kubeconfig.ts';
 import { UnitSchema, type Unit } from '../../shared/src/spec/schema.ts';
-import { faults, freshNamespace, harness, kubeConfig } from '../harness/clients.ts';
+import { faults, freshNamespace, harness, kubeConfig, kubeFailure } from '../harness/clients.ts';
 import { aPod, prepareUnit } from './adapters.fixtures.ts';
 
 const KEDA = { group: 'keda.sh', version: 'v1alpha1', plural: 'scaledobjects' };
@@ -138,8 +138,8 @@ describe('KedaAutoscaler: the ScaledObject fields hwai owns', () => {
   });
 
   it('abandons a read in flight when the tick is aborted', async () => {
-    // Prepare: the apiserver answers the ScaledObject read only after 5 s.
-    await faults.kube({ method: 'GET', path: /\/scaledobjects\/sd21-inf2-neuron$/, fault: { kind: 'delay', ms: 5000 } });
+    // Prepare: the apiserver answers the ScaledObject list only after 5 s.
+    await faults.kube({ method: 'GET', path: new RegExp(`/namespaces/${namespace}/scaledobjects$`), fault: { kind: 'delay', ms: 5000 } });
     const before = (await faults.calls()).length;
     const deadline = new AbortController();
 
@@ -217,6 +217,50 @@ describe('KubernetesCluster: pods of each unit', () => {
     // Assess: read back through the controller's RBAC, as the apiserver stores the statuses.
     expect(pods['sd21-inf2-neuron']).toEqual({ readyPods: 2, desiredPods: 8, pendingPods: 2, oldestPendingSeconds: 90, startingPods: 2 });
     expect(pods['sd21-g5-cuda']).toEqual({ readyPods: 1, desiredPods: 2, pendingPods: 0, oldestPendingSeconds: 0, startingPods: 0 });
+  });
+
+  it('lists ScaledObjects, Deployments and pods once for the namespace, however many units', async () => {
+    // Prepare
+    const before = (await faults.calls()).length;
+
+    // Act
+    await cluster.readPods([aUnit('sd21-inf2-neuron', namespace), aUnit('sd21-g5-cuda', namespace, 'g5')]);
+
+    // Assess
+    const calls = (await faults.calls()).slice(before).map((c) => c.operation).sort();
+    expect(calls).toEqual([`GET /api/v1/namespaces/${namespace}/pods`, `GET /apis/apps/v1/namespaces/${namespace}/deployments`, `GET /apis/keda.sh/v1alpha1/namespaces/${namespace}/scaledobjects`]);
+  });
+
+  it('fails, naming it, when a unit’s ScaledObject is not there', async () => {
+    await expect(cluster.readPods([aUnit('sd21-gone', namespace)])).rejects.toThrow(`ScaledObject ${namespace}/sd21-gone (unit sd21-gone): not found`);
+  });
+});
+
+describe('the controller’s RBAC: reads by list, never watches', () => {
+  it('is forbidden to watch the pods it lists', async () => {
+    const namespace = await freshNamespace('watch');
+
+    const status = await kubeFailure(controller.makeApiClient(CoreV1Api).listNamespacedPod({ namespace, watch: true, timeoutSeconds: 1 }));
+
+    expect(status).toMatchObject({ code: 403, reason: 'Forbidden' });
+    expect(status.message).toContain('cannot watch resource "pods"');
+  });
+});
+
+describe('selects: a Deployment selector against pod labels', () => {
+  it.each([
+    ['matchLabels, all equal', { matchLabels: { app: 'a', tier: 'x' } }, { app: 'a', tier: 'x', extra: '1' }, true],
+    ['matchLabels, one differs', { matchLabels: { app: 'a', tier: 'x' } }, { app: 'a', tier: 'y' }, false],
+    ['In', { matchExpressions: [{ key: 'tier', operator: 'In', values: ['x', 'y'] }] }, { tier: 'y' }, true],
+    ['In, label absent', { matchExpressions: [{ key: 'tier', operator: 'In', values: ['x'] }] }, {}, false],
+    ['NotIn, label absent', { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['x'] }] }, {}, true],
+    ['NotIn, excluded value', { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['x'] }] }, { tier: 'x' }, false],
+    ['Exists', { matchExpressions: [{ key: 'canary', operator: 'Exists' }] }, { canary: '' }, true],
+    ['DoesNotExist', { matchExpressions: [{ key: 'canary', operator: 'DoesNotExist' }] }, { canary: '' }, false],
+    ['labels and expressions together', { matchLabels: { app: 'a' }, matchExpressions: [{ key: 'canary', operator: 'DoesNotExist' }] }, { app: 'a' }, true],
+    ['an unknown operator', { matchExpressions: [{ key: 'app', operator: 'Near', values: ['a'] }] }, { app: 'a' }, false],
+  ])('%s', (_what, selector, labels, expected) => {
+    expect(selects(selector, labels as Record<string, string>)).toBe(expected);
   });
 });
 

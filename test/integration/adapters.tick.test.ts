@@ -1,83 +1,28 @@
 // Whole ticks through the production ports (portsFromEnv) on the real parts: moto's ALB,
 // CloudWatch, DynamoDB and SNS, and the apiserver with KEDA's CRDs as the restricted controller.
 // Writes are counted at the fault injector, where every call passes.
-import { CreateTopicCommand } from '@aws-sdk/client-sns';
-import { CreateTableCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateSubnetCommand, CreateVpcCommand } from '@aws-sdk/client-ec2';
-import {
-  AddTagsCommand,
-  CreateListenerCommand,
-  CreateLoadBalancerCommand,
-  CreateRuleCommand,
-  CreateTargetGroupCommand,
-  DescribeRulesCommand,
-  RegisterTargetsCommand,
-} from '@aws-sdk/client-elastic-load-balancing-v2';
+import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DescribeRulesCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { portsFromEnv, PortsConfigError, type ProductionPortsConfig } from '../../shared/src/adapters/production-ports.ts';
-import { RULE_TAG } from '../../shared/src/adapters/aws/elbv2-router.ts';
 import type { Ports } from '../../shared/src/reconcile/ports.ts';
 import { runTick } from '../../shared/src/reconcile/tick.ts';
-import { loadFleetSpec } from '../../shared/src/spec/load.ts';
 import type { FleetSpec } from '../../shared/src/spec/schema.ts';
-import { awsClients, faults, freshNamespace, harness, kubeConfig } from '../harness/clients.ts';
-import { prepareUnit, readyPods } from './adapters.fixtures.ts';
-
-const TABLE = 'hwai-state';
-const LOOKUP = 'hwai-sd21-rule';
-
-/** The default fleet's sd21 as deployed: its rule by lookup, its ScaledObjects in `namespace`. */
-function sd21Fleet(namespace: string): FleetSpec {
-  const spec = loadFleetSpec();
-  return {
-    ...spec,
-    services: { sd21: { ...spec.services['sd21']!, listenerRule: { lookup: LOOKUP } } },
-    units: spec.units.filter((u) => u.service === 'sd21').map((u) => ({ ...u, scaledObject: { namespace, name: u.name } })),
-  };
-}
+import { awsClients, faults, harness, kubeConfig } from '../harness/clients.ts';
+import { deploySd21 } from './adapters.fixtures.ts';
 
 let fleet: FleetSpec;
 let config: ProductionPortsConfig;
 let ruleArn: string;
+let table: string;
 
 beforeAll(async () => {
-  // Prepare, as the CDK stack and the operator leave them: an ALB listener whose sd21 rule is
-  // tagged for the lookup and splits evenly (not what static-cost wants); the five units'
-  // Deployments, ScaledObjects and two ready pods each; the state table; the alert topic.
-  const namespace = await freshNamespace('tick');
-  fleet = sd21Fleet(namespace);
-  const { ec2, elbv2, dynamodb, sns } = awsClients({ direct: true });
-  const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.1.0.0/16' }))).Vpc!.VpcId!;
-  const subnets = await Promise.all(['us-east-1a', 'us-east-1b'].map((az, i) => ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.1.${i}.0/24`, AvailabilityZone: az }))));
-  const alb = await elbv2.send(new CreateLoadBalancerCommand({ Name: 'hwai-tick', Type: 'application', Subnets: subnets.map((s) => s.Subnet!.SubnetId!) }));
-  const groups: string[] = [];
-  for (const [i, unit] of fleet.units.entries()) {
-    const tg = await elbv2.send(new CreateTargetGroupCommand({ Name: unit.targetGroup!.name!, Protocol: 'HTTP', Port: 8000, VpcId: vpcId, TargetType: 'ip' }));
-    groups.push(tg.TargetGroups![0]!.TargetGroupArn!);
-    await elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: groups[i]!, Targets: [0, 1].map((k) => ({ Id: `10.1.${i}.${10 + k}`, Port: 8000 })) }));
-    await prepareUnit(namespace, unit.name, 2);
-    await readyPods(namespace, unit.name, 2);
-  }
-  const listener = await elbv2.send(
-    new CreateListenerCommand({ LoadBalancerArn: alb.LoadBalancers![0]!.LoadBalancerArn!, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }] }),
-  );
-  const listenerArn = listener.Listeners![0]!.ListenerArn!;
-  const rule = await elbv2.send(
-    new CreateRuleCommand({
-      ListenerArn: listenerArn,
-      Priority: 10,
-      Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/sd21/*'] } }],
-      Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: groups.map((arn) => ({ TargetGroupArn: arn, Weight: 20 })) } }],
-    }),
-  );
-  ruleArn = rule.Rules![0]!.RuleArn!;
-  await elbv2.send(new AddTagsCommand({ ResourceArns: [ruleArn], Tags: [{ Key: RULE_TAG, Value: LOOKUP }] }));
-  await dynamodb.send(
-    new CreateTableCommand({ TableName: TABLE, KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' }),
-  );
-  const topic = await sns.send(new CreateTopicCommand({ Name: 'hwai-alerts' }));
-  config = { stateTable: TABLE, alertTopicArn: topic.TopicArn!, listenerArn, awsEndpoint: harness().awsEndpoint };
+  // Prepare: sd21 as the stack and the operator leave it, two ready pods and targets per unit,
+  // its rule split evenly (not what static-cost wants).
+  const world = await deploySd21('tick', [2, 2, 2, 2, 2], [20, 20, 20, 20, 20]);
+  ({ fleet, ruleArn, table } = world);
+  config = { stateTable: table, alertTopicArn: world.topicArn, listenerArn: world.listenerArn, awsEndpoint: harness().awsEndpoint };
 });
 
 /** One controller Lambda container: its own SDK clients and cluster client. */
@@ -102,7 +47,7 @@ async function writeCalls(): Promise<Record<string, number>> {
 }
 
 async function storedItem(dynamodb: DynamoDBClient, pk: string) {
-  return (await dynamodb.send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: pk } }, ConsistentRead: true }))).Item;
+  return (await dynamodb.send(new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true }))).Item;
 }
 
 describe('two controller ticks started together', () => {
@@ -138,14 +83,28 @@ describe('two controller ticks started together', () => {
     const live = (await elbv2.send(new DescribeRulesCommand({ RuleArns: [ruleArn] }))).Rules![0]!.Actions![0]!.ForwardConfig!.TargetGroups!.map((g) => g.Weight);
     expect(live).toEqual(fleet.units.map((u) => winner.decision.services[0]!.weights[u.name]));
 
-    // Act: the next tick, the world unchanged.
+    // Act: the next tick in the same container, the world unchanged.
     await faults.reset();
-    const next = await runTick(fleet, aController().ports, { policy: 'static-cost' });
+    const next = await runTick(fleet, a.ports, { policy: 'static-cost' });
 
-    // Assess: nothing to change, so no write of any kind, not even the lease.
+    // Assess: nothing to change, so no write of any kind, not even the lease; and the reads of a
+    // steady tick for one service of five units: 13 calls, 5 of them target health (one per group).
     expect(next.outcome).toBe('unchanged');
     expect(next.errors).toEqual([]);
     expect(await writeCalls()).toEqual({});
+    const namespace = fleet.units[0]!.scaledObject!.namespace;
+    expect(await faults.counts()).toEqual({
+      'dynamodb:GetItem': 1,
+      'monitoring:GetMetricData': 1,
+      'ec2:DescribeCapacityReservations': 1,
+      'elasticloadbalancing:DescribeRules': 1,
+      'elasticloadbalancing:DescribeTargetHealth': 5,
+      'kube:GET /api/v1/events': 1,
+      'kube:GET /apis/karpenter.sh/v1/nodeclaims': 1,
+      [`kube:GET /apis/keda.sh/v1alpha1/namespaces/${namespace}/scaledobjects`]: 1,
+      [`kube:GET /apis/apps/v1/namespaces/${namespace}/deployments`]: 1,
+      [`kube:GET /api/v1/namespaces/${namespace}/pods`]: 1,
+    });
   });
 
   it('the ScaledObjects hold what the winner decided', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Alert } from '../../shared/src/core/types.ts';
 import { plan } from '../../shared/src/reconcile/plan.ts';
 import type { Ports } from '../../shared/src/reconcile/ports.ts';
-import { ACTUATION_ALERT_AFTER, demandHistory, runTick, UnknownServiceError } from '../../shared/src/reconcile/tick.ts';
+import { ACTUATION_ALERT_AFTER, demandHistory, runTick, sameState, UnknownServiceError } from '../../shared/src/reconcile/tick.ts';
 import { simPorts } from '../../shared/src/sim/ports.ts';
 import { parseScenario } from '../../shared/src/sim/scenario.ts';
 import { World, mulberry32 } from '../../shared/src/sim/index.ts';
@@ -121,6 +121,17 @@ describe('runTick', () => {
     expect((await ports.store.load()).version).toBeNull();
   });
 
+  it('a lease its holder never gave back (a crashed tick) expires, and the next tick acts', async () => {
+    const { fleet, ports, advance, at } = settledWorld();
+    await ports.lease.acquire('crashed-tick', 48_000);
+    await advance(50);
+
+    const result = await runTick(fleet, ports, { policy: 'static-cost' });
+
+    expect(at()).toBe(50);
+    expect(result.outcome).toBe('applied');
+  });
+
   it('a tick whose state moved before it took the lease writes nothing, and gives the lease back', async () => {
     const { fleet, ports } = settledWorld();
     const { ports: counted, counts } = countingWrites(ports);
@@ -215,6 +226,18 @@ describe('runTick', () => {
     expect(d.reasons.join('\n')).toMatch(/incomplete observation \(metrics\)/);
     expect(d.alerts.map((a) => a.kind)).toContain('incomplete-observation');
     expect(Object.values(d.weights).reduce((s, w) => s + w, 0)).toBeGreaterThan(0);
+  });
+});
+
+describe('sameState', () => {
+  const service = (mode: 'cost' | 'capacity') => ({ mode, since: 0, badTicks: 0, override: null, pools: {}, lastGoodWeights: { a: 1, b: 2 }, floors: {}, actuationFailures: 0 });
+  it.each([
+    ['another version only', { version: 1, services: { s: service('cost') } }, { version: 7, services: { s: service('cost') } }, true],
+    ['keys in another order (as read back from JSON)', { version: 1, services: { s: service('cost') } }, { version: 1, services: { s: JSON.parse(JSON.stringify({ ...service('cost'), lastGoodWeights: { b: 2, a: 1 } })) } }, true],
+    ['a mode changed', { version: 1, services: { s: service('cost') } }, { version: 1, services: { s: service('capacity') } }, false],
+    ['a service more', { version: 1, services: { s: service('cost') } }, { version: 1, services: { s: service('cost'), t: service('cost') } }, false],
+  ])('%s → %s', (_what, a, b, same) => {
+    expect(sameState(a as never, b as never)).toBe(same);
   });
 });
 

@@ -23,9 +23,11 @@ export interface OverrideParts {
   spec?: FleetSpec;
 }
 
-export function overrideRuntime(config: OverrideConfig, parts: OverrideParts = {}): OverrideDeps {
+export function overrideRuntime(config: OverrideConfig, parts: OverrideParts = {}, env: NodeJS.ProcessEnv = process.env): OverrideDeps {
   // As the controller's clients: bounded attempts and a per-attempt timeout that throws.
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const common = {
+    ...(region ? { region } : {}),
     maxAttempts: 3,
     requestHandler: { requestTimeout: 5_000, throwOnRequestTimeout: true },
     ...(config.awsEndpoint ? { endpoint: config.awsEndpoint } : {}),

@@ -1,18 +1,9 @@
 import { AwsQueryProtocol } from '@aws-sdk/core/protocols';
 import { KubeConfig } from '@kubernetes/client-node';
 import { awsClientsFromEnv, type AwsClients } from '../adapters/aws/clients.ts';
-import { CloudWatchMetrics } from '../adapters/aws/cloudwatch-metrics.ts';
-import { DynamoDbLease } from '../adapters/aws/dynamodb-lease.ts';
-import { DynamoDbStateStore } from '../adapters/aws/dynamodb-state.ts';
-import { Ec2CapacitySignals } from '../adapters/aws/ec2-capacity.ts';
 import { EksTokenProvider } from '../adapters/aws/eks-token.ts';
-import { Elbv2TrafficRouter } from '../adapters/aws/elbv2-router.ts';
-import { SnsNotifier } from '../adapters/aws/sns-notifier.ts';
-import { KubernetesCluster } from '../adapters/kubernetes/cluster.ts';
-import { KarpenterSignals } from '../adapters/kubernetes/karpenter-signals.ts';
-import { KedaAutoscaler } from '../adapters/kubernetes/keda-autoscaler.ts';
 import { eksKubeConfig } from '../adapters/kubernetes/kubeconfig.ts';
-import { combineSignals } from '../adapters/signals.ts';
+import { portsFromEnv } from '../adapters/production-ports.ts';
 import type { Clock, Ports } from '../reconcile/ports.ts';
 import { systemClock } from './override-runtime.ts';
 import { loadFleetSpec } from '../spec/load.ts';
@@ -41,10 +32,7 @@ export interface RuntimeParts {
   spec?: FleetSpec;
 }
 
-/**
- * An emulator (moto) speaks CloudWatch's awsQuery protocol only and computes no percentiles, so
- * against one the metrics read awsQuery and the Maximum latency instead of p99.
- */
+/** An emulator (moto) speaks CloudWatch's awsQuery protocol for sure; production keeps the SDK's default. */
 function clientsFor(config: CommonConfig): AwsClients {
   return awsClientsFromEnv(config.awsEndpoint ? { endpoint: config.awsEndpoint, cloudWatchProtocol: AwsQueryProtocol } : {});
 }
@@ -64,17 +52,6 @@ export function controllerRuntime(config: ControllerConfig, parts: RuntimeParts 
   const spec = parts.spec ?? loadFleetSpec(config.specFile);
   const clients = parts.clients ?? clientsFor(config);
   const kubeConfig = parts.kubeConfig ?? kubeConfigFor(config.cluster, env.AWS_REGION ?? env.AWS_DEFAULT_REGION);
-  const clock = parts.clock ?? systemClock;
-  const ports: Ports = {
-    metrics: new CloudWatchMetrics(clients.cloudwatch, spec.services, config.awsEndpoint ? { latencyStat: 'Maximum' } : {}),
-    signals: combineSignals(new Ec2CapacitySignals(clients.ec2), new KarpenterSignals(kubeConfig)),
-    cluster: new KubernetesCluster(kubeConfig, clock),
-    router: new Elbv2TrafficRouter(clients.elbv2, spec.services, config.listenerArn ? { listenerArn: config.listenerArn } : {}),
-    autoscaler: new KedaAutoscaler(kubeConfig),
-    store: new DynamoDbStateStore(clients.dynamodb, { tableName: config.stateTable }),
-    lease: new DynamoDbLease(clients.dynamodb, clock, { tableName: config.stateTable }),
-    notifier: new SnsNotifier(clients.sns, config.alertTopicArn),
-    clock,
-  };
+  const ports = portsFromEnv(config, clients, kubeConfig, spec, { clock: parts.clock ?? systemClock });
   return { spec, ports, instanceTypes: new Ec2InstanceTypes(clients.ec2), dryRun: config.dryRun, ...(config.policy ? { policy: config.policy } : {}) };
 }

@@ -2,7 +2,7 @@ import type { FleetSpec, PolicyKind, Unit } from '../spec/schema.ts';
 import { toIntegerWeights } from './cost.ts';
 import type { PolicyBook, PolicyContext } from './policy.ts';
 import { probeFloor, updatePools } from './pools.ts';
-import { enforceSafety, healthyPods, WEIGHT_TOTAL } from './safety.ts';
+import { enforceSafety, healthyPods, podsFor, WEIGHT_TOTAL } from './safety.ts';
 import { initialServiceState } from './state.ts';
 import type {
   Alert,
@@ -171,7 +171,7 @@ function floorsFor(units: ReadonlyArray<Unit>, shares: Record<string, number>, d
   const total = Object.values(shares).reduce((s, x) => s + x, 0);
   if (demand === null || demand <= 0 || total <= 0) return {};
   return Object.fromEntries(
-    units.filter((u) => (shares[u.name] ?? 0) > 0).map((u) => [u.name, Math.ceil(((shares[u.name]! / total) * demand) / Math.max(1e-9, podRpm[u.name] ?? u.maxRpm) - 1e-9)]),
+    units.filter((u) => (shares[u.name] ?? 0) > 0).map((u) => [u.name, podsFor((shares[u.name]! / total) * demand, podRpm[u.name] ?? u.maxRpm)]),
   );
 }
 

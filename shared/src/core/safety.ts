@@ -176,13 +176,18 @@ function raiseFloors(
   for (const u of args.units) {
     const want = wanted[u.name] ?? 0;
     if (want <= (current[u.name] ?? 0) + 1e-9) continue;
-    const need = demand !== null && demand > 0 ? Math.ceil((want * demand) / Math.max(1e-9, args.floorRpm[u.name] ?? u.maxRpm) - 1e-9) : null;
+    const need = demand !== null && demand > 0 ? podsFor(want * demand, args.floorRpm[u.name] ?? u.maxRpm) : null;
     if (need !== null) floors[u.name] = need;
     if ((applied[u.name] ?? 0) + 0.005 < want) {
       reasons.push(`${u.name}: shift held at ${pct(applied[u.name])} of ${pct(want)} ${need === null ? 'while the demand is unknown' : `until ${need} pod(s) are ready`}`);
     }
   }
   return floors;
+}
+
+/** Pods that serve `rpm` at `podRpm` each (a hair over a whole number of pods is not one more). */
+export function podsFor(rpm: number, podRpm: number): number {
+  return Math.ceil(rpm / Math.max(1e-9, podRpm) - 1e-9);
 }
 
 /**

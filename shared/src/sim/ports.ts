@@ -8,51 +8,52 @@ import type { World } from './world.ts';
  * real, done in-process. Like the real ones, they copy data in and out so the core cannot touch
  * the world except through a plan.
  *
- * Metrics are not lagged: the world's CloudWatch is punctual. The per-minute history is what
- * the metrics port has seen at its reads (one a tick), up to the 30 minutes CloudWatch returns.
+ * Metrics are read as the CloudWatch adapter reads them (cloudwatch-metrics.ts, its defaults):
+ * the last complete minute that ended at least METRICS_LAG_SECONDS before the tick (CloudWatch
+ * is 1–3 minutes late), and the HISTORY_MINUTES before it, a minute with no datapoint reading 0
+ * requests. So the policy sees what production sees, and the twin (shared/src/twin) sees the same
+ * figures through moto's CloudWatch.
+ *
+ * Times: world second `s` is clock time `epochMs + s * 1000` (the twin maps the world onto recent
+ * real time so CloudWatch and the apiserver take its timestamps).
  */
 export const HISTORY_MINUTES = 30;
+export const METRICS_LAG_SECONDS = 120;
+const MINUTE_MS = 60_000;
 
-export function simPorts(world: World, clock: Clock, alerts: Alert[]): Ports & { store: MemoryStateStore; lease: MemoryLease } {
+export function simPorts(world: World, clock: Clock, alerts: Alert[], epochMs = 0): Ports & { store: MemoryStateStore; lease: MemoryLease } {
   const unit = (name: string) => {
     const u = world.units.get(name);
     if (!u) throw new Error(`unit ${name} is not in the simulated world`);
     return u;
   };
-  const stepsPerMinute = 60 / world.scenario.stepSeconds;
-  const histories = new Map<string, Array<[number, number]>>();
   return {
     clock,
     metrics: {
-      async readUnitMetrics(units) {
+      async readUnitMetrics(units, at) {
         const out: Record<string, UnitMetrics> = {};
-        // The minute that ended at (or last before) now, as CloudWatch would stamp it.
-        const minute = Math.floor(clock.now() / 60_000) * 60_000 - 60_000;
+        const end = Math.floor((at - METRICS_LAG_SECONDS * 1000) / MINUTE_MS) * MINUTE_MS;
+        const last = end - MINUTE_MS;
         for (const { name } of units) {
           const u = world.units.get(name);
           if (!u) continue;
-          const window = u.offeredWindow;
-          const rpm = window.length ? window.reduce((s, x) => s + x, 0) / window.length : 0;
-          const history = histories.get(name) ?? [];
-          // Only a full minute of steps is a complete minute.
-          if (window.length === stepsPerMinute && history.at(-1)?.[0] !== minute) {
-            history.push([minute, rpm]);
-            if (history.length > HISTORY_MINUTES) history.shift();
-            histories.set(name, history);
-          }
-          out[name] = { rpm, p99Seconds: u.last.p99Seconds || null, rpmHistory: history.map(([m, r]) => [m, r]) };
+          const byMinute = new Map(u.minutes.map((m) => [epochMs + m.startSecond * 1000, m]));
+          const rpmHistory: Array<[number, number]> = [];
+          for (let minute = end - HISTORY_MINUTES * MINUTE_MS; minute < end; minute += MINUTE_MS) rpmHistory.push([minute, byMinute.get(minute)?.requests ?? 0]);
+          const latencyMs = byMinute.get(last)?.latencyMs;
+          out[name] = { rpm: rpmHistory.at(-1)![1], p99Seconds: latencyMs == null ? null : latencyMs / 1000, rpmHistory };
         }
         return out;
       },
     },
     signals: {
       async readSignals(families, since) {
-        return world.signals.filter((s) => families.includes(s.family) && s.at >= since).map((s) => ({ ...s }));
+        return world.signals.map((s) => ({ ...s, at: epochMs + s.at })).filter((s) => families.includes(s.family) && s.at >= since);
       },
     },
     cluster: {
       async readPods(units) {
-        const now = clock.now() / 1000;
+        const now = (clock.now() - epochMs) / 1000;
         const out: Record<string, UnitPods> = {};
         for (const { name } of units) {
           const u = world.units.get(name);

@@ -1,4 +1,5 @@
-import type { Alert, Mode } from '../core/types.ts';
+import type { Alert, Mode, UnitScaling } from '../core/types.ts';
+import type { Clock } from '../reconcile/ports.ts';
 import { runTick } from '../reconcile/tick.ts';
 import type { FleetSpec, PolicyKind } from '../spec/schema.ts';
 import { simPorts } from './ports.ts';
@@ -12,13 +13,63 @@ export interface SimulateOptions {
   policies: ReadonlyArray<PolicyKind>;
   /** Called now and then with the policy and the fraction of its run done. */
   onProgress?: (policy: PolicyKind, fraction: number) => void;
+  /** Clock time (epoch ms) of the scenario's minute 0; default 0. Must be a whole minute. */
+  epochMs?: number;
+  /** Stop after this many ticks (warm-up ticks included); default: the whole scenario. */
+  maxTicks?: number;
+  /** Called after every tick with what it left in the world. */
+  onTick?: (tick: TickRecord) => void;
+  /** What runs the ticks; default: runTick on the in-process ports (simPorts). */
+  controller?: ControllerFactory;
 }
+
+/** What runs one tick of the control loop against the world. */
+export interface Controller {
+  /** Runs the tick at world second `second`; when it resolves, the world holds the weights and scaling the tick left. */
+  tick(second: number): Promise<ControllerTick>;
+}
+
+export interface ControllerTick {
+  services: Array<{ service: string; mode: Mode; reasons: string[] }>;
+  /** Alerts the tick sent. */
+  alerts: Alert[];
+}
+
+export interface RunContext {
+  fleet: FleetSpec;
+  world: World;
+  policy: PolicyKind;
+  /** The controller's clock: epochMs + the world's current second. */
+  clock: Clock;
+  epochMs: number;
+}
+
+export type ControllerFactory = (run: RunContext) => Promise<Controller>;
+
+/** One tick as the world saw it: the modes decided, and the weights and KEDA settings live after it. */
+export interface TickRecord {
+  /** World second of the tick (negative during warm-up). */
+  second: number;
+  services: Array<{ service: string; mode: Mode; weights: Record<string, number>; scaling: Record<string, UnitScaling> }>;
+}
+
+/** The in-process controller: the reconcile tick on ports over the world itself. */
+export const inProcessController: ControllerFactory = async ({ fleet, world, policy, clock, epochMs }) => {
+  const alerts: Alert[] = [];
+  const ports = simPorts(world, clock, alerts, epochMs);
+  return {
+    async tick() {
+      const result = await runTick(fleet, ports, { policy });
+      return { services: result.decision.services, alerts: alerts.splice(0) };
+    },
+  };
+};
 
 export async function simulate(scenario: Scenario, options: SimulateOptions): Promise<SimulationResult> {
   const services = Object.keys(scenario.demand).sort();
   const fleet = fleetFor(scenario.fleet, services);
   const runs: PolicyRun[] = [];
-  for (const policy of options.policies) runs.push(await runPolicy(scenario, fleet, services, policy, options.onProgress));
+  for (const policy of options.policies) runs.push(await runPolicy(scenario, fleet, services, policy, options));
   return {
     scenario: {
       name: scenario.file.name,
@@ -46,16 +97,17 @@ async function runPolicy(
   fleet: FleetSpec,
   services: string[],
   policy: PolicyKind,
-  onProgress?: SimulateOptions['onProgress'],
+  options: SimulateOptions,
 ): Promise<PolicyRun> {
   const { file } = scenario;
+  const { onProgress, epochMs = 0, maxTicks = Infinity } = options;
   const dt = file.stepSeconds;
   const tick = fleet.policy.tickSeconds;
   const world = new World(fleet, file, services, mulberry32(file.seed));
   let nowSeconds = -file.warmupMinutes * 60;
-  const clock = { now: () => nowSeconds * 1000 };
-  const alerts: Alert[] = [];
-  const ports = simPorts(world, clock, alerts);
+  const clock = { now: () => epochMs + nowSeconds * 1000 };
+  const controller = await (options.controller ?? inProcessController)({ fleet, world, policy, clock, epochMs });
+  let ticks = 0;
 
   const timeline: TimelineRow[] = [];
   const events: SimEvent[] = [];
@@ -71,9 +123,11 @@ async function runPolicy(
     const interrupted = world.signals.length > signalsSeen && world.signals.slice(signalsSeen).some((sig) => sig.kind === 'interruption');
     signalsSeen = world.signals.length;
     if (nowSeconds % tick === 0 || interrupted) {
-      const result = await runTick(fleet, ports, { policy });
+      if (ticks++ >= maxTicks) break;
+      const result = await controller.tick(nowSeconds);
+      options.onTick?.(tickRecord(world, nowSeconds, result));
       const at = Math.max(0, Math.floor(nowSeconds / 60));
-      for (const d of result.decision.services) {
+      for (const d of result.services) {
         if (nowSeconds >= 0 && d.mode !== modes[d.service]) {
           events.push({ minute: at, service: d.service, kind: 'mode-changed', message: `${modes[d.service]} → ${d.mode}: ${d.reasons[0] ?? ''}` });
         }
@@ -84,8 +138,7 @@ async function runPolicy(
           else if (r.startsWith('probe') || r.startsWith('probing')) events.push({ minute: at, service: d.service, kind: r.includes('succeeded') ? 'shortage-ended' : 'probe', message: r });
         }
       }
-      if (nowSeconds >= 0) for (const a of alerts.splice(0)) if (a.kind !== 'mode-changed') events.push({ minute: at, service: a.service, kind: 'alert', message: a.message });
-      alerts.length = 0;
+      if (nowSeconds >= 0) for (const a of result.alerts) if (a.kind !== 'mode-changed') events.push({ minute: at, service: a.service, kind: 'alert', message: a.message });
     }
     const t = nowSeconds + dt;
     const demandMinute = Math.max(0, nowSeconds / 60);
@@ -104,6 +157,21 @@ async function runPolicy(
     }
   }
   return { summary: summarise(policy, timeline, events, scenario), timeline, events };
+}
+
+function tickRecord(world: World, second: number, result: ControllerTick): TickRecord {
+  return {
+    second,
+    services: result.services.map(({ service, mode }) => {
+      const units = world.unitsOf(service);
+      return {
+        service,
+        mode,
+        weights: Object.fromEntries(units.map((u) => [u.unit.name, u.weight])),
+        scaling: Object.fromEntries(units.map((u) => [u.unit.name, { ...u.scaling }])),
+      };
+    }),
+  };
 }
 
 /** Sums a minute of steps into one timeline row per service. */

@@ -26,6 +26,21 @@ export interface Pod {
   jitterSeconds: number;
 }
 
+/**
+ * One unit's minute as the model servers' EMF metrics put it in CloudWatch: the requests the ALB
+ * sent it (RequestCount summed over the minute) and the minute's p99 latency in milliseconds
+ * (null when it served nothing, as no Latency datapoint is emitted then).
+ */
+export interface UnitMinuteMetrics {
+  /** World seconds of the minute's start. */
+  startSecond: number;
+  requests: number;
+  latencyMs: number | null;
+}
+
+/** Minutes of per-unit metrics the world keeps: more than CloudWatch's lag plus the 30-minute history. */
+export const METRIC_MINUTES_KEPT = 40;
+
 export interface UnitWorld {
   unit: Unit;
   pods: Pod[];
@@ -37,6 +52,10 @@ export interface UnitWorld {
   offeredWindow: number[];
   /** Figures of the last step. */
   last: { offeredRpm: number; servedRpm: number; failedRpm: number; p99Seconds: number };
+  /** Complete minutes of metrics, oldest first (the last METRIC_MINUTES_KEPT). */
+  minutes: UnitMinuteMetrics[];
+  /** The minute being counted. */
+  minute: { requests: number; latencyMs: number | null };
 }
 
 export interface StepFigures {
@@ -70,6 +89,8 @@ export class World {
         recommendations: [],
         offeredWindow: [],
         last: { offeredRpm: 0, servedRpm: 0, failedRpm: 0, p99Seconds: 0 },
+        minutes: [],
+        minute: { requests: 0, latencyMs: null },
       });
     }
   }
@@ -97,6 +118,7 @@ export class World {
     for (const u of this.units.values()) for (const p of u.pods) if (p.nodeAt !== null && p.readyAt === null) this.maybeReady(u, p, t);
 
     for (const [service, rpm] of Object.entries(demand)) this.route(service, rpm);
+    if (t % 60 === 0) for (const u of this.units.values()) closeMinute(u, t - 60);
     if (t - this.lastHpaAt >= HPA_SYNC_SECONDS) {
       this.lastHpaAt = t;
       for (const u of this.units.values()) this.autoscale(u, t);
@@ -159,6 +181,8 @@ export class World {
       u.last = { offeredRpm: offered, servedRpm: served, failedRpm: offered - served, p99Seconds: served > 0 ? p99At(utilisation, this.sloOf(service)) : 0 };
       u.offeredWindow.push(offered);
       if (u.offeredWindow.length > this.stepsPerMinute) u.offeredWindow.shift();
+      u.minute.requests += offered / this.stepsPerMinute;
+      if (served > 0) u.minute.latencyMs = Math.max(u.minute.latencyMs ?? 0, u.last.p99Seconds * 1000);
     }
   }
 
@@ -201,6 +225,12 @@ export class World {
 export function p99At(utilisation: number, slo: number): number {
   if (utilisation <= 1) return slo * (0.55 + 0.45 * utilisation * utilisation);
   return Math.min(MAX_LATENCY_SECONDS, slo * (1 + 4 * (utilisation - 1)));
+}
+
+function closeMinute(u: UnitWorld, startSecond: number): void {
+  u.minutes.push({ startSecond, ...u.minute });
+  if (u.minutes.length > METRIC_MINUTES_KEPT) u.minutes.shift();
+  u.minute = { requests: 0, latencyMs: null };
 }
 
 function clamp(x: number, lo: number, hi: number): number {

@@ -48,9 +48,10 @@ export function stateOf(spec: FleetSpec, service: Partial<ServiceState>, version
 /**
  * What a tick could not read, all at once: CloudWatch down (no throughput, no demand, no history),
  * the listener rule unreadable (no live weights, no target health), the cluster unreadable (no pod
- * counts), or every unit without a healthy target.
+ * counts), every unit without a healthy target, or one unit neither the ALB nor the cluster
+ * could be asked about (its target group and its pods unread).
  */
-export type Outage = 'none' | 'metrics' | 'route' | 'pods' | 'all-unhealthy';
+export type Outage = 'none' | 'metrics' | 'route' | 'pods' | 'all-unhealthy' | 'one-unit-unseen';
 
 export interface ObservationOptions {
   /** Shortage signals and pods Pending for capacity; off for a world that does not change. */
@@ -108,8 +109,8 @@ export function arbitraryObservation(spec: FleetSpec, at: number, options: Obser
       )
     : fc.constant<PoolSignal[]>([]);
   const outage = fc.oneof(
-    { weight: 4, arbitrary: fc.constant<Outage>('none') },
-    { weight: 1, arbitrary: fc.constantFrom<Outage>('metrics', 'route', 'pods', 'all-unhealthy') },
+    { weight: 3, arbitrary: fc.constant<Outage>('none') },
+    { weight: 2, arbitrary: fc.constantFrom<Outage>('metrics', 'route', 'pods', 'all-unhealthy', 'one-unit-unseen') },
   );
   return fc
     .record({
@@ -119,8 +120,9 @@ export function arbitraryObservation(spec: FleetSpec, at: number, options: Obser
       historyMinutes: fc.integer({ min: 0, max: 30 }),
       trend: fc.double({ min: -50, max: 50, noNaN: true }),
       outage,
+      unseen: fc.nat(spec.units.length - 1),
     })
-    .map(({ units, signals, demand, historyMinutes, trend, outage }): Observation => {
+    .map(({ units, signals, demand, historyMinutes, trend, outage, unseen }): Observation => {
       let seen = units;
       const missing: string[] = [];
       if (outage === 'metrics') {
@@ -134,6 +136,10 @@ export function arbitraryObservation(spec: FleetSpec, at: number, options: Obser
         missing.push('pods');
       } else if (outage === 'all-unhealthy') {
         seen = seen.map((u) => ({ ...u, readyPods: 0, healthyTargets: 0 }));
+      } else if (outage === 'one-unit-unseen') {
+        const unit = seen[unseen]!.unit;
+        seen = seen.map((u) => (u.unit === unit ? { ...u, readyPods: null, desiredPods: null, pendingPods: null, oldestPendingSeconds: null, healthyTargets: null, registeredTargets: null } : u));
+        missing.push(`${service}: target group ${unit}`, `pods of ${unit}`);
       }
       const known = outage === 'metrics' ? null : demand;
       return {
@@ -170,10 +176,13 @@ export function arbitraryState(spec: FleetSpec, at: number): fc.Arbitrary<Contro
       minutesLeft: fc.integer({ min: -5, max: 120 }),
     })
     .map(({ target, force, minutesLeft }): Override => anOverride({ ...target, force, startedAt: at - 60_000, until: at + minutesLeft * 60_000 }));
+  // Floors the optimizer raised on earlier ticks (it lowers them a step per tick).
+  const floorsArb = fc.option(fc.tuple(...names.map(() => fc.integer({ min: 0, max: 10 }))).map((fs) => Object.fromEntries(names.map((n, i) => [n, fs[i]!]))), { nil: {}, freq: 2 });
   return fc
     .record({
       lastGoodWeights: fc.option(weightsArb, { nil: null, freq: 3 }),
       override: fc.option(overrideArb, { nil: null, freq: 2 }),
+      floors: floorsArb,
     })
-    .map(({ lastGoodWeights, override }) => stateOf(spec, { lastGoodWeights, override }));
+    .map(({ lastGoodWeights, override, floors }) => stateOf(spec, { lastGoodWeights, override, floors }));
 }

@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { FleetSpec, Unit } from '../../spec/schema.ts';
 import type { CallOptions, LiveRoute, TargetHealth, TrafficRouter } from '../../reconcile/ports.ts';
+import { SingleFlight } from '../single-flight.ts';
 
 /**
  * The ALB side of a service: the forward action of its listener rule (or of its listener's
@@ -22,7 +23,8 @@ import type { CallOptions, LiveRoute, TargetHealth, TrafficRouter } from '../../
  * A rule is named in the spec by ARN, by its listener (the default action), or by `lookup`: the
  * rule under the listener `listenerArn` (HWAI_LISTENER_ARN) that carries the tag
  * `hwai:rule` = lookup value, found with DescribeRules + DescribeTags once and cached (a rule
- * that disappears is looked up again).
+ * that disappears is looked up again). Looked-up rules are read each tick with one DescribeRules
+ * of their listener, shared by every service reading at the same time.
  */
 
 export const MAX_FORWARD_WEIGHT = 999;
@@ -69,6 +71,7 @@ export class Elbv2TrafficRouter implements TrafficRouter {
   private readonly arnByName = new Map<string, string>();
   /** `hwai:rule` tag value → rule ARN under the listener; one resolution shared by concurrent reads. */
   private rulesByTag: Promise<Map<string, string>> | null = null;
+  private readonly rulesInFlight = new SingleFlight<Rule[]>();
 
   constructor(
     private readonly client: ElasticLoadBalancingV2Client,
@@ -148,14 +151,22 @@ export class Elbv2TrafficRouter implements TrafficRouter {
     return this.rulesByTag;
   }
 
+  /** Every rule of the listener, every page; services reading in the same tick share the call. */
+  private listenerRules(listenerArn: string, options: CallOptions): Promise<Rule[]> {
+    return this.rulesInFlight.run(listenerArn, async () => {
+      const rules: Rule[] = [];
+      let marker: string | undefined;
+      do {
+        const out = await this.client.send(new DescribeRulesCommand({ ListenerArn: listenerArn, Marker: marker }), { abortSignal: options.signal });
+        rules.push(...(out.Rules ?? []));
+        marker = out.NextMarker;
+      } while (marker);
+      return rules;
+    });
+  }
+
   private async describeRuleTags(listenerArn: string, options: CallOptions): Promise<Map<string, string>> {
-    const rules: Rule[] = [];
-    let marker: string | undefined;
-    do {
-      const out = await this.client.send(new DescribeRulesCommand({ ListenerArn: listenerArn, Marker: marker }), { abortSignal: options.signal });
-      rules.push(...(out.Rules ?? []));
-      marker = out.NextMarker;
-    } while (marker);
+    const rules = await this.listenerRules(listenerArn, options);
     const arns = rules.filter((r) => !r.IsDefault && r.RuleArn).map((r) => r.RuleArn!);
     const byTag = new Map<string, string>();
     for (let i = 0; i < arns.length; i += TAGS_PER_CALL) {
@@ -172,6 +183,12 @@ export class Elbv2TrafficRouter implements TrafficRouter {
 
   private async readForward(service: string, ref: RuleRef, options: CallOptions): Promise<ForwardTarget> {
     const actions = await this.call(service, ref, async () => {
+      if (ref.kind === 'rule' && ref.lookup) {
+        // A looked-up rule is read with its listener's other rules: one call for all such services.
+        const actions = (await this.listenerRules(this.options.listenerArn!, options)).find((r) => r.RuleArn === ref.arn)?.Actions;
+        if (!actions) this.rulesByTag = null; // gone since it was looked up: look again next time
+        return actions;
+      }
       if (ref.kind === 'rule') {
         const out = await this.client.send(new DescribeRulesCommand({ RuleArns: [ref.arn] }), { abortSignal: options.signal });
         return out.Rules?.[0]?.Actions;

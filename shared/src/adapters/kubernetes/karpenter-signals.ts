@@ -67,11 +67,15 @@ export class KarpenterSignals implements CapacitySignalsPort {
 
   async readSignals(families: ReadonlyArray<string>, since: number, options?: CallOptions): Promise<PoolSignal[]> {
     const config = requestOptions(options);
-    const [events, claims, pools] = await Promise.all([
+    const [events, claims] = await Promise.all([
       kubeCall(`${ICE_REASON} events`, () => this.core.listEventForAllNamespaces({ fieldSelector: `reason=${ICE_REASON}` }, config)),
       kubeCall('NodeClaims', () => this.custom.listClusterCustomObject(NODECLAIMS, config) as Promise<{ items: NodeClaim[] }>),
-      kubeCall('NodePools', () => this.custom.listClusterCustomObject(NODEPOOLS, config) as Promise<{ items: NodePool[] }>),
     ]);
+    const refused = claims.items.filter((c) => c.status?.conditions?.some((l) => l.type === 'Launched' && l.status === 'False' && refusedForCapacity(l)));
+    // NodePools only name the family of a refusal: with none (the steady state) they are not read.
+    const pools = events.items.length > 0 || refused.length > 0
+      ? await kubeCall('NodePools', () => this.custom.listClusterCustomObject(NODEPOOLS, config) as Promise<{ items: NodePool[] }>)
+      : { items: [] };
     const resolver = new FamilyResolver(claims.items, pools.items);
     const signals: PoolSignal[] = [];
     const add = (found: string[], at: number, detail: string) => {
@@ -82,11 +86,9 @@ export class KarpenterSignals implements CapacitySignalsPort {
     for (const event of events.items) {
       add(resolver.ofEvent(event), eventTime(event), `${event.involvedObject.kind ?? 'object'} ${event.involvedObject.name ?? ''}: ${event.message ?? ICE_REASON}`);
     }
-    for (const claim of claims.items) {
-      const launched = claim.status?.conditions?.find((c) => c.type === 'Launched');
-      if (launched && launched.status === 'False' && refusedForCapacity(launched)) {
-        add(resolver.ofNodeClaim(claim), Date.parse(launched.lastTransitionTime), `NodeClaim ${claim.metadata.name} not launched: ${launched.message ?? launched.reason}`);
-      }
+    for (const claim of refused) {
+      const launched = claim.status!.conditions!.find((c) => c.type === 'Launched')!;
+      add(resolver.ofNodeClaim(claim), Date.parse(launched.lastTransitionTime), `NodeClaim ${claim.metadata.name} not launched: ${launched.message ?? launched.reason}`);
     }
     return signals.sort((a, b) => a.at - b.at || a.family.localeCompare(b.family));
   }

@@ -3,7 +3,7 @@ import type { UnitScaling } from '../../core/types.ts';
 import type { AutoscalerPort, CallOptions } from '../../reconcile/ports.ts';
 import type { Unit } from '../../spec/schema.ts';
 import { kubeCall, requestOptions, type KubernetesCallError } from './call.ts';
-import { readScaledObject, SCALED_OBJECTS, scaledObjectRef, type ScaledObject } from './scaled-object.ts';
+import { readScaledObject, SCALED_OBJECTS, ScaledObjectLists, scaledObjectRef, type ScaledObject } from './scaled-object.ts';
 
 /** The field manager of every write hwai makes; managedFields show it beside the operator's. */
 export const FIELD_MANAGER = 'hwai-controller';
@@ -30,16 +30,17 @@ const KEDA_DEFAULT_MAX = 100;
  */
 export class KedaAutoscaler implements AutoscalerPort {
   private readonly api: CustomObjectsApi;
+  private readonly lists: ScaledObjectLists;
 
   constructor(kubeConfig: KubeConfig) {
     this.api = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.lists = ScaledObjectLists.for(kubeConfig);
   }
 
   /** Units without a scaledObject in the spec are left out: not observed, never guessed. */
   async readScaling(units: ReadonlyArray<Unit>, options?: CallOptions): Promise<Record<string, UnitScaling>> {
-    const scaled = units.filter((u) => u.scaledObject);
-    const read = await Promise.all(scaled.map(async (u) => [u.name, scalingOf(await readScaledObject(this.api, u, options))] as const));
-    return Object.fromEntries(read);
+    const objects = await this.lists.read(units.filter((u) => u.scaledObject), options);
+    return Object.fromEntries([...objects].map(([unit, so]) => [unit, scalingOf(so)]));
   }
 
   async setScaling(unit: Unit, scaling: UnitScaling, options?: CallOptions): Promise<void> {
