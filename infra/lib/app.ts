@@ -62,6 +62,7 @@ export function buildApp(props: HwaiAppProps): HwaiApp {
     env,
     description: `hwai control plane for fleet ${spec.metadata.name}: controller, override, schedules, state, alerts`,
     spec,
+    clusterName: context.clusterName,
     cluster: { name: cluster.cluster.clusterName, endpoint: cluster.cluster.clusterEndpoint, certificateAuthorityData: cluster.cluster.clusterCertificateAuthorityData },
     listenerArn: cluster.ingress.listener.listenerArn,
     ruleArns: [...cluster.rules.values()].map((r) => r.listenerRuleArn),

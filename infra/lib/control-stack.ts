@@ -15,6 +15,8 @@ export const OVERRIDE_SERVICE_NAME = 'hwai-override';
 
 export interface ControlStackProps extends StackProps {
   spec: FleetSpec;
+  /** Names the functions: `<clusterName>-controller`, `<clusterName>-override` (the CLI's default is hwai-override). */
+  clusterName: string;
   cluster: { name: string; endpoint: string; certificateAuthorityData: string };
   listenerArn: string;
   ruleArns: string[];
@@ -44,6 +46,7 @@ export class ControlStack extends Stack {
     };
 
     this.controller = new ControlFunction(this, 'Controller', {
+      functionName: `${props.clusterName}-controller`,
       entry: props.entries.controller,
       projectRoot: props.projectRoot,
       serviceName: CONTROLLER_SERVICE_NAME,
@@ -61,6 +64,7 @@ export class ControlStack extends Stack {
       reservedConcurrentExecutions: 1,
     });
     this.override = new ControlFunction(this, 'Override', {
+      functionName: `${props.clusterName}-override`,
       entry: props.entries.override,
       projectRoot: props.projectRoot,
       serviceName: OVERRIDE_SERVICE_NAME,

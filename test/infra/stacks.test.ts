@@ -113,7 +113,8 @@ describe('the control stack', () => {
     const functions = Object.values(control.findResources('AWS::Lambda::Function') as Resources);
     expect(functions).toHaveLength(2);
     for (const f of functions) expect(f.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['arm64'], LoggingConfig: { LogGroup: expect.anything() } });
-    control.hasResourceProperties('AWS::Lambda::Function', { ReservedConcurrentExecutions: 1, Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'hwai-controller', HWAI_CLUSTER_NAME: Match.anyValue(), HWAI_CLUSTER_ENDPOINT: Match.anyValue(), HWAI_CLUSTER_CA: Match.anyValue() }) } });
+    control.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'hwai-override' });
+    control.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'hwai-controller', ReservedConcurrentExecutions: 1, Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'hwai-controller', HWAI_CLUSTER_NAME: Match.anyValue(), HWAI_CLUSTER_ENDPOINT: Match.anyValue(), HWAI_CLUSTER_CA: Match.anyValue() }) } });
     control.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 2);
   });
 

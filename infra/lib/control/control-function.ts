@@ -16,6 +16,8 @@ export const SPEC_FILE_IN_BUNDLE = '/var/task/fleet.yaml';
 export const METRICS_NAMESPACE = 'hwai';
 
 export interface ControlFunctionProps {
+  /** The function's name (`hwai status` and `hwai override` find the override function by it). */
+  functionName: string;
   /** The handler module (exports `handler`). */
   entry: string;
   /** The repository root: esbuild resolves packages from its node_modules and package-lock.json. */
@@ -50,6 +52,7 @@ export class ControlFunction extends Construct {
     });
     const specFile = resolvedSpecFile(props.spec);
     this.function = new nodejs.NodejsFunction(this, 'Function', {
+      functionName: props.functionName,
       entry: props.entry,
       handler: 'handler',
       projectRoot: props.projectRoot,
