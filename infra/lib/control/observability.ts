@@ -38,40 +38,32 @@ export class Observability extends Construct {
     const controllerMetric = (metricName: string, statistic: string, period: Duration) =>
       new cw.Metric({ namespace: METRICS_NAMESPACE, metricName, dimensionsMap: { service: props.controllerServiceName }, statistic, period });
 
+    const errorsAtLeastOnce = { comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD, threshold: 1, treatMissingData: cw.TreatMissingData.NOT_BREACHING };
+    const alarm = (id: string, alarmDescription: string, props: Omit<cw.AlarmProps, 'alarmDescription'>) => new cw.Alarm(this, id, { alarmDescription, ...props });
     this.alarms = [
-      new cw.Alarm(this, 'NoSuccessfulTick', {
-        alarmDescription: 'No successful hwai tick for 5 minutes: weights and floors are frozen.',
+      alarm('NoSuccessfulTick', 'No successful hwai tick for 5 minutes: weights and floors are frozen.', {
         metric: controllerMetric('TickSucceeded', 'Sum', Duration.minutes(5)),
         comparisonOperator: cw.ComparisonOperator.LESS_THAN_THRESHOLD,
         threshold: 1,
         evaluationPeriods: 1,
         treatMissingData: cw.TreatMissingData.BREACHING,
       }),
-      new cw.Alarm(this, 'ActuationFailures', {
-        alarmDescription: 'hwai could not apply its decision (ALB weights or KEDA fields) in 3 of the last 5 minutes.',
+      alarm('ActuationFailures', 'hwai could not apply its decision (ALB weights or KEDA fields) in 3 of the last 5 minutes.', {
         metric: controllerMetric('ActuationErrors', 'Sum', MINUTE),
-        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        threshold: 1,
+        ...errorsAtLeastOnce,
         evaluationPeriods: 5,
         datapointsToAlarm: 3,
-        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
-      new cw.Alarm(this, 'ControllerErrors', {
-        alarmDescription: 'The hwai controller Lambda failed in 2 of the last 3 minutes.',
+      alarm('ControllerErrors', 'The hwai controller Lambda failed in 2 of the last 3 minutes.', {
         metric: props.controller.metricErrors({ period: MINUTE, statistic: 'Sum' }),
-        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        threshold: 1,
+        ...errorsAtLeastOnce,
         evaluationPeriods: 3,
         datapointsToAlarm: 2,
-        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
-      new cw.Alarm(this, 'OverrideErrors', {
-        alarmDescription: 'The hwai override Lambda failed: an operator override may not have been recorded.',
+      alarm('OverrideErrors', 'The hwai override Lambda failed: an operator override may not have been recorded.', {
         metric: props.override.metricErrors({ period: MINUTE, statistic: 'Sum' }),
-        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        threshold: 1,
+        ...errorsAtLeastOnce,
         evaluationPeriods: 1,
-        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
       }),
     ];
     for (const alarm of this.alarms) alarm.addAlarmAction(new cwActions.SnsAction(props.topic));
