@@ -27,6 +27,7 @@ const KARPENTER_WILDCARDS = wildcard(
   '*',
   ...ec2Wildcards,
   'arn:<AWS::Partition>:ec2:<AWS::Region>::image/*',
+  'arn:<AWS::Partition>:ec2:<AWS::Region>::snapshot/*',
   'arn:<AWS::Partition>:ssm:<AWS::Region>::parameter/aws/service/*',
   'arn:<AWS::Partition>:iam::<AWS::AccountId>:instance-profile/*',
 );
@@ -45,7 +46,7 @@ export const NAG_ACKNOWLEDGEMENTS: NagAcknowledgement[] = [
     stack: 'HwaiCluster',
     path: 'Karpenter/Controller/Policy',
     ids: KARPENTER_WILDCARDS,
-    reason: 'Karpenter launches instances, fleets and launch templates whose ids are unknown until it creates them (resource ARNs end in /*, writes limited to resources tagged as this cluster\'s), discovers with Describe* and pricing calls that have no resource-level permissions, and manages instance profiles it names itself (limited by request and resource tags) - the scoping of Karpenter\'s own reference policy.',
+    reason: 'Karpenter launches instances, fleets and launch templates whose ids are unknown until it creates them (resource ARNs end in /*; creation, tagging, termination and launch-template use limited by request or resource tags to this cluster\'s node pools), discovers with Describe* and pricing calls that have no resource-level permissions, and manages instance profiles it names itself (limited by request and resource tags) - the scoping of Karpenter\'s own reference policy.',
   },
   { stack: 'HwaiCluster', path: 'Karpenter/InterruptionQueue', ids: ['AwsSolutions-SQS3'], reason: 'Interruption notices are worthless after their 2-minute warning; the queue keeps them 5 minutes and a dead-letter queue would only hold stale ones. Karpenter deletes what it has handled.' },
   { stack: 'HwaiCluster', path: 'Keda/CloudWatchReader/Policy', ids: ['AwsSolutions-IAM5[Resource::*]'], reason: 'cloudwatch:GetMetricData, the only action, has no resource-level permissions.' },

@@ -60,6 +60,20 @@ describe('the cluster stack', () => {
     cluster.hasResourceProperties('AWS::EKS::Addon', { AddonName: 'eks-pod-identity-agent' });
   });
 
+  it("limits Karpenter's launches, tags, terminations and instance profiles to this cluster's node pools", () => {
+    const role = logicalId(hwai.cluster, hwai.cluster.node.findChild('Karpenter').node.findChild('Controller').node.findChild('Role'));
+    const statements = statementsOf(cluster, role) as Array<Statement & { Condition?: Record<string, Record<string, unknown>> }>;
+    const conditioned = ['LaunchWithClusterTags', 'LaunchFromOwnTemplates', 'TagWhatItLaunches', 'TagOwnNodes', 'TerminateOwnNodes', 'CreateInstanceProfile', 'TagInstanceProfile', 'ManageInstanceProfile'];
+    for (const sid of conditioned) {
+      const s = statements.find((x) => x.Sid === sid);
+      expect(JSON.stringify(s?.Condition), sid).toContain('kubernetes.io/cluster/hwai');
+    }
+    expect(statements.find((s) => s.Sid === 'PassNodeRole')).toMatchObject({ Condition: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } } });
+    // Only reads are allowed on every resource.
+    const unscoped = statements.filter((s) => s.Resource === '*').flatMap((s) => [s.Action].flat());
+    expect(unscoped.every((a) => /^(ec2:Describe|pricing:Get)/.test(a)), unscoped.join(', ')).toBe(true);
+  });
+
   it('installs the pinned Helm charts: Karpenter, KEDA, the Load Balancer Controller, both device plugins', () => {
     const charts = Object.values(cluster.findResources('Custom::AWSCDK-EKS-HelmChart') as Resources).map((c) => `${c.Properties.Chart}@${c.Properties.Version}`);
     expect(charts.sort()).toEqual(Object.values(CHARTS).map((c) => `${c.chart}@${c.version}`).sort());

@@ -58,22 +58,57 @@ export class Karpenter extends Construct {
     const tagged = (key: string) => `aws:${key}/kubernetes.io/cluster/${props.clusterName}`;
     const regionTag = (key: string) => `aws:${key}/topology.kubernetes.io/region`;
     const ec2 = (resource: string) => stack.formatArn({ service: 'ec2', resource, resourceName: '*' });
+    const created = ['fleet', 'instance', 'volume', 'network-interface', 'launch-template', 'spot-instances-request'].map(ec2);
     const instanceProfiles = stack.formatArn({ service: 'iam', region: '', resource: 'instance-profile', resourceName: '*' });
     const owned = (key: 'RequestTag' | 'ResourceTag') => ({ [tagged(key)]: 'owned', [regionTag(key)]: Aws.REGION });
     const controller = new PodIdentity(this, 'Controller', {
       cluster,
       serviceAccount: SERVICE_ACCOUNTS.karpenter,
       statements: [
-        // Launching: fleets and instances from launch templates Karpenter creates and tags.
+        // Launching, scoped as Karpenter's reference policy: shared inputs (AMIs, snapshots,
+        // subnets, security groups, reservations) as they are; what a launch creates only with
+        // this cluster's tags on the request; launch templates only Karpenter's own.
         new iam.PolicyStatement({
-          sid: 'Launch',
-          actions: ['ec2:RunInstances', 'ec2:CreateFleet', 'ec2:CreateLaunchTemplate', 'ec2:CreateTags'],
-          resources: [ec2('instance'), ec2('fleet'), ec2('launch-template'), ec2('volume'), ec2('network-interface'), ec2('spot-instances-request'), ec2('subnet'), ec2('security-group'), ec2('capacity-reservation')],
+          sid: 'LaunchFromSharedResources',
+          actions: ['ec2:RunInstances', 'ec2:CreateFleet'],
+          resources: [
+            stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' }),
+            stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' }),
+            ec2('subnet'),
+            ec2('security-group'),
+            ec2('capacity-reservation'),
+          ],
         }),
         new iam.PolicyStatement({
-          sid: 'LaunchFromPublicImages',
+          sid: 'LaunchWithClusterTags',
+          actions: ['ec2:RunInstances', 'ec2:CreateFleet', 'ec2:CreateLaunchTemplate'],
+          resources: created,
+          conditions: { StringEquals: { [tagged('RequestTag')]: 'owned' }, StringLike: { 'aws:RequestTag/karpenter.sh/nodepool': '*' } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'LaunchFromOwnTemplates',
           actions: ['ec2:RunInstances', 'ec2:CreateFleet'],
-          resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'image', resourceName: '*' })],
+          resources: [ec2('launch-template')],
+          conditions: { StringEquals: { [tagged('ResourceTag')]: 'owned' }, StringLike: { 'aws:ResourceTag/karpenter.sh/nodepool': '*' } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'TagWhatItLaunches',
+          actions: ['ec2:CreateTags'],
+          resources: created,
+          conditions: {
+            StringEquals: { [tagged('RequestTag')]: 'owned', 'ec2:CreateAction': ['RunInstances', 'CreateFleet', 'CreateLaunchTemplate'] },
+            StringLike: { 'aws:RequestTag/karpenter.sh/nodepool': '*' },
+          },
+        }),
+        new iam.PolicyStatement({
+          sid: 'TagOwnNodes',
+          actions: ['ec2:CreateTags'],
+          resources: [ec2('instance')],
+          conditions: {
+            StringEquals: { [tagged('ResourceTag')]: 'owned' },
+            StringLike: { 'aws:ResourceTag/karpenter.sh/nodepool': '*' },
+            'ForAllValues:StringEquals': { 'aws:TagKeys': ['eks:eks-cluster-name', 'karpenter.sh/nodeclaim', 'Name'] },
+          },
         }),
         new iam.PolicyStatement({
           sid: 'TerminateOwnNodes',
