@@ -109,6 +109,17 @@ describe('the cluster stack', () => {
     }
   });
 
+  it('lets the ALB reach the model servers on their port only, through the nodes\' cluster security group', () => {
+    cluster.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      IpProtocol: 'tcp',
+      FromPort: 8080,
+      ToPort: 8080,
+      GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^EksCluster'), 'ClusterSecurityGroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('^IngressSecurityGroup'), 'GroupId'] },
+    });
+    cluster.hasResourceProperties('AWS::EC2::SecurityGroup', { SecurityGroupIngress: [Match.objectLike({ CidrIp: '0.0.0.0/0', FromPort: 80, ToPort: 80 })] });
+  });
+
   it('binds each unit to its own target group and runs the model-server image built from model-servers/', () => {
     const fleet = hwai.cluster.node.findChild('Fleet') as unknown as { manifests: { units: Array<{ unit: { name: string }; targetGroupBinding: { spec: { targetGroupARN: string } } }> } };
     for (const u of fleet.manifests.units) {
