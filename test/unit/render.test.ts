@@ -1,5 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { stringify } from 'yaml';
+import { main } from '../../shared/src/cli/main.ts';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_FLEET_PATH, loadFleetSpec, parseFleetSpec } from '../../shared/src/spec/load.ts';
 import type { FleetSpecInput } from '../../shared/src/spec/schema.ts';
@@ -95,6 +99,35 @@ describe('hwai render', () => {
       targetType: 'ip',
       serviceRef: { name: 'sd21-inf2-neuron', port: 80 },
     });
+  });
+});
+
+async function hwai(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const [out, err] = [new PassThrough(), new PassThrough()];
+  const text = { out: '', err: '' };
+  out.on('data', (c: Buffer) => (text.out += c.toString()));
+  err.on('data', (c: Buffer) => (text.err += c.toString()));
+  const code = await main(argv, { out, err });
+  return { code, ...text };
+}
+
+describe('hwai render (the command)', () => {
+  it('writes the manifests of a spec into --out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hwai-render-'));
+    writeFileSync(join(dir, 'fleet.yaml'), stringify(fleet()));
+    const { code, out } = await hwai('render', '--spec', join(dir, 'fleet.yaml'), '--out', join(dir, 'manifests'));
+    expect(code).toBe(0);
+    expect(out).toContain('6 files');
+    expect(listFiles(join(dir, 'manifests'))).toEqual(['karpenter.yaml', 'keda.yaml', 'namespaces.yaml', 'rbac/hwai-controller.yaml', 'units/sd21-g5-triton.yaml', 'units/sd21-inf2-neuron.yaml']);
+  });
+
+  it('refuses a spec the stack cannot deploy with exit 2, naming the field, and writes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hwai-render-'));
+    writeFileSync(join(dir, 'fleet.yaml'), stringify(fleet((s) => void (s.units[1]!.instanceType = 'g5.huge'))));
+    const { code, err } = await hwai('render', '--spec', join(dir, 'fleet.yaml'), '--out', join(dir, 'manifests'));
+    expect(code).toBe(2);
+    expect(err).toContain('units[1].instanceType: "g5.huge" is not an instance type of family g5');
+    expect(existsSync(join(dir, 'manifests'))).toBe(false);
   });
 });
 
