@@ -63,6 +63,10 @@ export class ControlStack extends Stack {
       memorySize: 512,
       reservedConcurrentExecutions: 1,
     });
+    // Schedules and EventBridge invoke asynchronously: Lambda queues a tick that meets the
+    // concurrency of 1 and retries it, but a tick older than a minute is superseded by the next
+    // one, and a failed tick is not repeated (the next one starts from fresh observations).
+    this.controller.function.configureAsyncInvoke({ maxEventAge: Duration.minutes(1), retryAttempts: 0 });
     this.override = new ControlFunction(this, 'Override', {
       functionName: `${props.clusterName}-override`,
       entry: props.entries.override,

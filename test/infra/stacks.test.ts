@@ -41,6 +41,12 @@ function statementsOf(template: Template, roleId: string): Statement[] {
   return policies.flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
 }
 
+describe('the synth', () => {
+  it('needed no context lookup (no account, no AZ query)', () => {
+    expect(hwai.synth().manifest.missing ?? []).toEqual([]);
+  });
+});
+
 describe('the cluster stack', () => {
   it('runs EKS in API authentication mode with every control-plane log and encrypted Secrets', () => {
     cluster.hasResourceProperties('AWS::EKS::Cluster', {
@@ -141,6 +147,8 @@ describe('the control stack', () => {
     control.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'hwai-override' });
     control.hasResourceProperties('AWS::Lambda::Function', { FunctionName: 'hwai-controller', ReservedConcurrentExecutions: 1, Environment: { Variables: Match.objectLike({ POWERTOOLS_SERVICE_NAME: 'hwai-controller', HWAI_CLUSTER_NAME: Match.anyValue(), HWAI_CLUSTER_ENDPOINT: Match.anyValue(), HWAI_CLUSTER_CA: Match.anyValue() }) } });
     control.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 2);
+    // Ticks queued behind the running one expire after a minute; a failed tick is not repeated.
+    control.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { MaximumEventAgeInSeconds: 60, MaximumRetryAttempts: 0 });
   });
 
   it('hands each function the environment of the contract, the spec file beside its bundle', () => {
