@@ -68,6 +68,14 @@ describe('manifests/ against kube-apiserver with the real CRDs', () => {
     expect(problems.filter(Boolean)).toEqual([]);
   });
 
+  it('node classes and pools for reserved and spot capacity are accepted too', async () => {
+    const spec = loadFleetSpec();
+    const units = spec.units.map((u, i) => ({ ...u, capacityType: i % 3 === 0 ? ('reserved' as const) : i % 3 === 1 ? ('spot' as const) : u.capacityType }));
+    const manifests = renderFleet({ ...spec, units }, DEFAULT_RENDER_OPTIONS);
+    const problems = await Promise.all([...manifests.nodeClasses, ...manifests.nodePools].map((o) => dryRunApply(o as KubernetesObject)));
+    expect(problems.filter(Boolean)).toEqual([]);
+  });
+
   it('the dry run does reject what the CRDs forbid (so an acceptance above means something)', async () => {
     const [pool] = objectsIn('karpenter.yaml').filter((o) => o.kind === 'NodePool');
     const broken = structuredClone(pool!) as KubernetesObject & { spec: { disruption: Record<string, unknown> } };

@@ -75,6 +75,16 @@ describe('hwai render', () => {
     expect(manifests.nodeClasses.map((c) => c.metadata.name)).toEqual(['hwai-neuron', 'hwai-nvidia']);
   });
 
+  it('lets a reserved unit launch into the capacity reservations tagged for the cluster', () => {
+    const manifests = render(fleet((s) => void (s.units[1]!.capacityType = 'reserved')));
+    const nvidia = manifests.nodeClasses.find((c) => c.metadata.name === 'hwai-nvidia')!.spec as Record<string, unknown>;
+    const neuron = manifests.nodeClasses.find((c) => c.metadata.name === 'hwai-neuron')!.spec as Record<string, unknown>;
+    expect(nvidia.capacityReservationSelectorTerms).toEqual([{ tags: { 'karpenter.sh/discovery': 'hwai' } }]);
+    expect(neuron.capacityReservationSelectorTerms).toBeUndefined();
+    const g5 = manifests.nodePools.find((p) => p.metadata.name === 'hwai-g5')!.spec as { template: { spec: { requirements: Array<{ key: string; values: string[] }> } } };
+    expect(g5.template.spec.requirements.find((r) => r.key === 'karpenter.sh/capacity-type')!.values).toEqual(['reserved']);
+  });
+
   it('scales each unit on its own RequestCount in CloudWatch, with missing data read as 0 and a fallback', () => {
     const { scaledObject } = render(fleet()).units[1]!;
     const spec = scaledObject.spec as { fallback: unknown; triggers: Array<{ type: string; metadata: Record<string, string> }> };

@@ -71,7 +71,9 @@ export function renderFleet(spec: FleetSpec, options: RenderOptions, source = sp
   const families = [...new Set(spec.units.map((u) => u.family))].sort();
   return {
     namespaces: namespaces.map((name) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...MANAGED_BY } } })),
-    nodeClasses: kinds.map((kind) => nodeClass(kind, options)),
+    nodeClasses: kinds.map((kind) =>
+      nodeClass(kind, options, spec.units.some((u) => u.capacityType === 'reserved' && familyOf(u).accelerator === kind)),
+    ),
     nodePools: families.map((family) => nodePool(family, spec.units.filter((u) => u.family === family))),
     triggerAuthentications: namespaces.map((namespace) => ({
       apiVersion: 'keda.sh/v1alpha1',
@@ -83,7 +85,8 @@ export function renderFleet(spec: FleetSpec, options: RenderOptions, source = sp
   };
 }
 
-function nodeClass(kind: AcceleratorKind, options: RenderOptions): KubernetesObject {
+/** `reserved`: launch into ODCRs and Capacity Blocks tagged with the cluster's discovery tag. */
+function nodeClass(kind: AcceleratorKind, options: RenderOptions, reserved: boolean): KubernetesObject {
   const discovery = { 'karpenter.sh/discovery': options.clusterName };
   return {
     apiVersion: 'karpenter.k8s.aws/v1',
@@ -94,6 +97,7 @@ function nodeClass(kind: AcceleratorKind, options: RenderOptions): KubernetesObj
       amiSelectorTerms: [{ alias: AMI_ALIAS }],
       subnetSelectorTerms: [{ tags: discovery }],
       securityGroupSelectorTerms: [options.nodeSecurityGroupId ? { id: options.nodeSecurityGroupId } : { tags: discovery }],
+      ...(reserved ? { capacityReservationSelectorTerms: [{ tags: discovery }] } : {}),
       // Model-server images (CUDA or Neuron SDK) and model files are large.
       blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { volumeSize: '200Gi', volumeType: 'gp3', encrypted: true, deleteOnTermination: true } }],
       // Pods get AWS credentials from EKS Pod Identity, never from the node's IMDS.
