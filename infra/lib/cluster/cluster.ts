@@ -1,4 +1,5 @@
 import { KubectlV35Layer } from '@aws-cdk/lambda-layer-kubectl-v35';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -30,7 +31,13 @@ export class EksCluster extends Construct {
       defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
       defaultCapacity: 0,
       endpointAccess: eks.EndpointAccess.PUBLIC_AND_PRIVATE,
-      secretsEncryptionKey: new kms.Key(this, 'SecretsKey', { enableKeyRotation: true, description: `${props.clusterName}: EKS Secrets envelope encryption` }),
+      secretsEncryptionKey: new kms.Key(this, 'SecretsKey', {
+        enableKeyRotation: true,
+        description: `${props.clusterName}: EKS Secrets envelope encryption`,
+        // Goes with the cluster (`cdk destroy`), after KMS's shortest waiting period.
+        removalPolicy: RemovalPolicy.DESTROY,
+        pendingWindow: Duration.days(7),
+      }),
       clusterLogging: [
         eks.ClusterLoggingTypes.API,
         eks.ClusterLoggingTypes.AUDIT,

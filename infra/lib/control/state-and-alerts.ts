@@ -1,3 +1,4 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -20,6 +21,8 @@ export class ControllerState extends Construct {
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: 'expiresAt',
+      // The override audit outlives the stack: `cdk destroy` leaves the table.
+      removalPolicy: RemovalPolicy.RETAIN,
     });
   }
 }
@@ -31,7 +34,7 @@ export class Alerts extends Construct {
 
   constructor(scope: Construct, id: string, props: { email?: string }) {
     super(scope, id);
-    this.key = new kms.Key(this, 'Key', { enableKeyRotation: true, description: 'hwai alerts topic' });
+    this.key = new kms.Key(this, 'Key', { enableKeyRotation: true, description: 'hwai alerts topic', removalPolicy: RemovalPolicy.DESTROY, pendingWindow: Duration.days(7) });
     // CloudWatch alarms publish to the encrypted topic as the CloudWatch service.
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
