@@ -109,8 +109,10 @@ describe('the cluster stack', () => {
     for (const [service, settings] of Object.entries(spec.services)) {
       const rule = rules.find((r) => JSON.stringify(r.Properties.Tags) === JSON.stringify([{ Key: 'hwai:rule', Value: settings.listenerRule!.lookup }]));
       expect(rule, service).toBeDefined();
-      const forward = (rule!.Properties.Actions as Array<{ ForwardConfig: { TargetGroups: unknown[] } }>)[0]!.ForwardConfig.TargetGroups;
-      expect(forward).toHaveLength(spec.units.filter((u) => u.service === service).length);
+      const forward = (rule!.Properties.Actions as Array<{ ForwardConfig: { TargetGroups: Array<{ TargetGroupArn: { Ref: string } }> } }>)[0]!.ForwardConfig.TargetGroups;
+      const ingress = hwai.cluster.node.findChild('Ingress');
+      const expected = spec.units.filter((u) => u.service === service).map((u) => logicalId(hwai.cluster, ingress.node.findChild(`Unit-${u.name}`)));
+      expect(forward.map((tg) => tg.TargetGroupArn.Ref)).toEqual(expected);
       expect(rule!.Properties.Conditions).toEqual([{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'x-hwai-service', Values: [service] } }]);
     }
   });
