@@ -1,5 +1,5 @@
 import { bench, describe } from 'vitest';
-import { decide } from '../../shared/src/core/decide.ts';
+import { decide } from '../../shared/src/policies/index.ts';
 import { initialControllerState } from '../../shared/src/core/state.ts';
 import { POLICY_KINDS } from '../../shared/src/spec/schema.ts';
 import { loadScenario, simulate } from '../../shared/src/sim/index.ts';

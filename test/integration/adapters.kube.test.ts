@@ -173,6 +173,8 @@ describe('KedaAutoscaler: the ScaledObject fields hwai owns', () => {
   });
 });
 
+const UNSCHEDULABLE_SINCE = Math.floor(Date.now() / 1000) * 1000 - 600_000;
+
 describe('KubernetesCluster: pods of each unit', () => {
   let namespace: string;
   let now = 0;
@@ -193,7 +195,8 @@ describe('KubernetesCluster: pods of each unit', () => {
       // Running, loading the model: starting.
       ['inf2-loading', 'sd21-inf2-neuron', { phase: 'Running', conditions: [scheduled, { type: 'Ready', status: 'False' }] }],
       // The scheduler found no node: waiting for capacity.
-      ['inf2-unschedulable-1', 'sd21-inf2-neuron', { phase: 'Pending', conditions: [unschedulable] }],
+      // The scheduler first said Unschedulable 10 minutes ago (the pod was recreated since).
+      ['inf2-unschedulable-1', 'sd21-inf2-neuron', { phase: 'Pending', conditions: [{ ...unschedulable, lastTransitionTime: new Date(UNSCHEDULABLE_SINCE) }] }],
       ['inf2-unschedulable-2', 'sd21-inf2-neuron', { phase: 'Pending', conditions: [unschedulable] }],
       // Not looked at by the scheduler yet, and a pod that failed: neither.
       ['inf2-new', 'sd21-inf2-neuron', { phase: 'Pending' }],
@@ -207,15 +210,15 @@ describe('KubernetesCluster: pods of each unit', () => {
   });
 
   it('counts ready pods, pods waiting for capacity (unschedulable) and how long, and pods still starting', async () => {
-    // Prepare: the clock stands 90 s after the first unschedulable pod was created.
-    const firstPending = await adminCore.readNamespacedPod({ namespace, name: 'inf2-unschedulable-1' });
-    now = new Date(firstPending.metadata!.creationTimestamp!).getTime() + 90_000;
+    // Prepare: the clock stands 700 s after the first pod was found unschedulable; the second,
+    // with no transition time, counts from its creation (just now), so the oldest is the first.
+    now = UNSCHEDULABLE_SINCE + 700_000;
 
     // Act
     const pods = await cluster.readPods([aUnit('sd21-inf2-neuron', namespace), aUnit('sd21-g5-cuda', namespace, 'g5')]);
 
     // Assess: read back through the controller's RBAC, as the apiserver stores the statuses.
-    expect(pods['sd21-inf2-neuron']).toEqual({ readyPods: 2, desiredPods: 8, pendingPods: 2, oldestPendingSeconds: 90, startingPods: 2 });
+    expect(pods['sd21-inf2-neuron']).toEqual({ readyPods: 2, desiredPods: 8, pendingPods: 2, oldestPendingSeconds: 700, startingPods: 2 });
     expect(pods['sd21-g5-cuda']).toEqual({ readyPods: 1, desiredPods: 2, pendingPods: 0, oldestPendingSeconds: 0, startingPods: 0 });
   });
 

@@ -13,6 +13,7 @@ import type { OverrideAnswer } from '../../shared/src/control/override-service.t
 import { controllerRuntime } from '../../shared/src/control/runtime.ts';
 import type { ServiceStatus } from '../../shared/src/control/status.ts';
 import { ACTUATION_ALERT_AFTER } from '../../shared/src/reconcile/tick.ts';
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { awsClients, faults, type Fault } from '../harness/clients.ts';
 import { lambdaContext, sampleEvent } from '../unit/events.fixtures.ts';
 import {
@@ -127,6 +128,28 @@ describe('a scheduled tick with inf2 short', () => {
     expect(answer.outcome).toBe('unchanged');
     expect(await writeCalls()).toEqual({});
     expect(await receivedAlerts(world)).toEqual([]);
+  });
+});
+
+describe('a capacity event', () => {
+  it('a Spot interruption of an inf2 instance ticks at once, with the inf2 pool’s signal, the services on inf2 only', async () => {
+    // Prepare: the instance, as EC2 knows it (the event names only its id).
+    const { ec2 } = awsClients({ direct: true });
+    const run = await ec2.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 'inf2.xlarge', MinCount: 1, MaxCount: 1 }));
+    const instanceId = run.Instances![0]!.InstanceId!;
+    const event = sampleEvent('spot-interruption');
+    event['detail'] = { 'instance-id': instanceId, 'instance-action': 'terminate' };
+    event['time'] = new Date(clock.at).toISOString();
+    await faults.reset();
+
+    // Act
+    const answer = await aController()(event);
+
+    // Assess
+    expect(answer.trigger).toContain(instanceId);
+    expect(answer.signal).toEqual({ family: 'inf2', kind: 'interruption', at: clock.at, detail: expect.stringContaining('inf2.xlarge') });
+    expect(answer.services.map((s) => s.service)).toEqual(['sd21']);
+    expect((await faults.counts())['ec2:DescribeInstances']).toBe(1);
   });
 });
 
@@ -281,5 +304,63 @@ describe('the deployed handler modules', () => {
   it('a cold start with a bad environment fails naming the variable', async () => {
     expect(() => controllerConfig({ ...world.env, HWAI_ALERT_TOPIC_ARN: 'hwai-alerts' })).toThrow(/HWAI_ALERT_TOPIC_ARN: expected an sns ARN/);
     expect(() => overrideConfig({ ...world.env, HWAI_STATE_TABLE: undefined })).toThrow(/HWAI_STATE_TABLE: required/);
+  });
+});
+
+describe('the hwai CLI against the harness', () => {
+  async function hwai(...argv: string[]) {
+    const { main } = await import('../../shared/src/cli/main.ts');
+    const { PassThrough } = await import('node:stream');
+    const out = new PassThrough();
+    const err = new PassThrough();
+    let o = '';
+    let e = '';
+    out.on('data', (c: Buffer) => (o += c.toString()));
+    err.on('data', (c: Buffer) => (e += c.toString()));
+    const code = await main(argv, { out, err });
+    return { code, out: o, err: e };
+  }
+
+  beforeAll(() => {
+    Object.assign(process.env, world.env, { HWAI_DRY_RUN: 'false', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
+  });
+
+  it('plan prints the weights a tick would change and writes nothing; invoke then applies them; status shows the decision', async () => {
+    // Prepare: the rule edited by hand.
+    await setLiveWeights(world, [20, 20, 20, 20, 20]);
+    await faults.reset();
+
+    // Act
+    const plan = await hwai('plan');
+
+    // Assess
+    expect(plan.code).toBe(0);
+    expect(plan.out).toMatch(/weight {2}sd21-inf2-neuron\s+20 → \d+/);
+    expect(plan.out).toContain('nothing was written');
+    expect(await writeCalls()).toEqual({});
+
+    // Act
+    const invoked = await hwai('invoke', 'controller', '--event', 'events/scheduled-tick.json');
+    const status = await hwai('status', '--local', '--service', 'sd21');
+
+    // Assess
+    expect(invoked.code).toBe(0);
+    const answer = JSON.parse(invoked.out) as ControllerAnswer;
+    expect(answer.outcome).toBe('applied');
+    expect(await liveWeights(world)).toEqual(answer.services[0]!.weights);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/^sd21: mode /);
+    expect(status.out).toContain('last decision');
+    for (const [unit, weight] of Object.entries(answer.services[0]!.weights)) expect(status.out).toMatch(new RegExp(`${unit}\\s+\\w+\\s+${weight}\\s`));
+  });
+
+  it('invoke refuses a malformed event file, naming the field, and writes nothing', async () => {
+    await faults.reset();
+
+    const run = await hwai('invoke', 'override', '--event', 'events/scheduled-tick.json');
+
+    expect(run.code).toBe(2);
+    expect(run.err).toMatch(/action: /);
+    expect(await writeCalls()).toEqual({});
   });
 });

@@ -1,6 +1,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { RequestOptions } from 'node:https';
 import { DEFAULT_REFRESH_AFTER_MS, EksTokenProvider, eksToken, TOKEN_PREFIX } from '../../shared/src/adapters/aws/eks-token.ts';
+import { eksAccess, eksKubeConfig } from '../../shared/src/adapters/kubernetes/kubeconfig.ts';
 
 // The EKS bearer token against its published format (aws-iam-authenticator's pkg/token, which
 // the EKS apiserver runs): what the verifier checks before it calls STS, and the SigV4
@@ -137,5 +139,29 @@ describe('EksTokenProvider', () => {
     [{ clusterName: 'hwai', region: 'us-east-1', refreshAfterMs: 15 * 60_000 }, /refreshAfterMs 900000/],
   ])('refuses a configuration it cannot serve: %j', (options, message) => {
     expect(() => new EksTokenProvider({ ...options, credentials: CREDENTIALS })).toThrow(message);
+  });
+});
+
+describe('eksKubeConfig(eksAccess(...))', () => {
+  it('sends the cluster’s EKS token as the bearer of every request to the stack’s endpoint', async () => {
+    // Prepare: the cluster as the stack passes it (HWAI_CLUSTER_*), fixed credentials and clock.
+    const ca = Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64');
+    const access = eksAccess({ name: 'hwai-prod', endpoint: 'https://ABC.gr7.eu-west-1.eks.amazonaws.com', certificateAuthorityData: ca }, 'eu-west-1', {
+      credentials: CREDENTIALS,
+      clock: { now: () => SIGNED_AT.getTime() },
+    });
+    const kubeConfig = eksKubeConfig(access);
+
+    // Act
+    const request: RequestOptions = {};
+    await kubeConfig.applyToHTTPSOptions(request);
+
+    // Assess
+    expect(kubeConfig.getCurrentCluster()).toMatchObject({ server: 'https://ABC.gr7.eu-west-1.eks.amazonaws.com', caData: ca, skipTLSVerify: false });
+    const bearer = String((request.headers as Record<string, string>)['Authorization']);
+    expect(bearer.startsWith(`Bearer ${TOKEN_PREFIX}`)).toBe(true);
+    const url = decode(bearer.slice('Bearer '.length));
+    expect(url.host).toBe('sts.eu-west-1.amazonaws.com');
+    expect(url.searchParams.get('X-Amz-Signature')).toBe(expectedSignature(url, { host: 'sts.eu-west-1.amazonaws.com', 'x-k8s-aws-id': 'hwai-prod' }, CREDENTIALS.secretAccessKey));
   });
 });

@@ -208,6 +208,32 @@ describe('a capacity event through the controller', () => {
     expect(logged[0]).toMatchObject({ outcome: 'dry-run', plan: result.plan });
   });
 
+  it('through the Lambda handler emits EMF in the hwai namespace: Mode per service, Weight per unit, Decisions, ActuationErrors, TickSucceeded', async () => {
+    // Prepare: Powertools writes EMF lines to stdout; catch them.
+    const { fleet, ports } = world();
+    const logger = new Logger({ logLevel: 'SILENT' });
+    const handler = controllerHandler({ spec: fleet, ports, instanceTypes: noLookup, dryRun: true }, { logger, metrics: new Metrics({ namespace: 'hwai', serviceName: 'hwai-controller', logger }) });
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => (String(chunk).includes('"_aws"') ? (lines.push(String(chunk)), true) : write(chunk, ...rest))) as typeof process.stdout.write;
+
+    // Act
+    try {
+      await handler(sampleEvent('scheduled-tick'), lambdaContext());
+    } finally {
+      process.stdout.write = write;
+    }
+
+    // Assess: one line per service's mode, one per unit's weight, and the tick's own figures.
+    const emf = lines.flatMap((l) => l.trim().split('\n')).map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Metrics: Array<{ Name: string }> }> } });
+    const named = (name: string) => emf.filter((e) => e._aws.CloudWatchMetrics[0]!.Metrics.some((m) => m.Name === name));
+    expect(new Set(emf.map((e) => e._aws.CloudWatchMetrics[0]!.Namespace))).toEqual(new Set(['hwai']));
+    expect(named('Mode').map((e) => [e['Service'], e['Mode']])).toEqual([['sd21', 0]]);
+    expect(named('Weight').map((e) => e['Unit']).sort()).toEqual(fleet.units.map((u) => u.name).sort());
+    const tick = named('TickSucceeded')[0]!;
+    expect(tick).toMatchObject({ Decisions: 1, ActuationErrors: 0, TickSucceeded: 1 });
+  });
+
   it('with the instance type unknown still ticks every service, without a signal', async () => {
     const { fleet, ports } = world();
     const failing: InstanceTypeLookup = { instanceTypeOf: async () => Promise.reject(new Error('ec2:DescribeInstances throttled')) };

@@ -149,6 +149,25 @@ describe('runTick', () => {
     expect((await ports.router.readRoute('sd21', fleet.units)).weights).toEqual(Object.fromEntries(fleet.units.map((u) => [u.name, 0])));
   });
 
+  it('keeps what other writers record in the state, and a steady tick still writes nothing', async () => {
+    const { fleet, ports, advance } = settledWorld();
+    await advance(40 * 60);
+    const stored = await ports.store.load();
+    const audit = [{ at: 1, event: 'override-set', by: 'ops' }];
+    await ports.store.save({ ...stored.state, audit } as never, stored.version);
+    const { ports: counted, counts } = countingWrites(ports);
+
+    const steady = await runTick(fleet, counted, { policy: 'static-cost' });
+    // Someone moves the weights by hand: the next tick puts them back and records its state.
+    await ports.router.setWeights('sd21', fleet.units, Object.fromEntries(fleet.units.map((u) => [u.name, 1])));
+    const applied = await runTick(fleet, counted, { policy: 'static-cost' });
+
+    expect(steady.outcome).toBe('unchanged');
+    expect(applied.outcome).toBe('applied');
+    expect(counts.save).toBe(1);
+    expect(((await ports.store.load()).state as unknown as { audit: unknown }).audit).toEqual(audit);
+  });
+
   it('a dry run decides and plans, and writes nothing', async () => {
     const { fleet, ports } = settledWorld();
     const { ports: counted, counts } = countingWrites(ports);

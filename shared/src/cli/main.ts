@@ -10,10 +10,16 @@ import { formatComparisonTable } from '../report/table.ts';
 import { renderReport } from '../report/html.ts';
 import { timelineCsv, timelineJson } from '../report/timeline.ts';
 import { SIMULATOR_ASSUMPTIONS } from '../sim/assumptions.ts';
+import { registerControlCommands, RemoteFunctionError, type ControlCommandsDeps } from './control.ts';
+import { registerTwinCommand } from '../twin/command.ts';
 import { registerRenderCommand } from '../render/command.ts';
 
 /** The `hwai` command line. Returns the exit code; never calls process.exit itself. */
-export async function main(argv: string[], io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream } = { out: process.stdout, err: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream } = { out: process.stdout, err: process.stderr },
+  control: ControlCommandsDeps = {},
+): Promise<number> {
   const program = new Command('hwai')
     .description('hwai: keep a gen-AI service up and cheap across mixed accelerators')
     .exitOverride()
@@ -58,6 +64,8 @@ export async function main(argv: string[], io: { out: NodeJS.WritableStream; err
       io.out.write(`\nTimeline and report in ${outDir} (report.html) — simulated in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     });
 
+  registerControlCommands(program, io, control);
+  registerTwinCommand(program, io);
   registerRenderCommand(program, io);
 
   try {
@@ -68,6 +76,11 @@ export async function main(argv: string[], io: { out: NodeJS.WritableStream; err
     if (e instanceof InputValidationError) {
       io.err.write(`error: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof RemoteFunctionError) {
+      // The function refused the request (2) or failed (1); its message says which and why.
+      io.err.write(`error: ${e.errorType}: ${e.message}\n`);
+      return e.errorType === 'InputValidationError' || e.errorType === 'RequestIdReusedError' ? 2 : 1;
     }
     io.err.write(`error: ${(e as Error).stack ?? String(e)}\n`);
     return 1;

@@ -18,12 +18,6 @@ import type {
   UnitScaling,
 } from './types.ts';
 
-/**
- * Kept for the callers that import `decide` from here; new code imports it from
- * '../policies/index.ts', where the policies are bound. (Once none is left, this line goes and
- * the core imports nothing above it at all.)
- */
-export { decide } from '../policies/index.ts';
 
 /**
  * The decision core: a pure function of the fleet spec, one observation, the state left by the

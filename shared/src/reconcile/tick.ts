@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { decide } from '../core/decide.ts';
+import { decide } from '../policies/index.ts';
 import type { Alert, ControllerState, Decision, Observation, ServiceObservation, UnitObservation } from '../core/types.ts';
 import type { FleetSpec, PolicyKind, Unit } from '../spec/schema.ts';
 import { plan as planChanges, sameScaling, sameWeights, type Plan } from './plan.ts';
@@ -94,27 +94,34 @@ export async function runTick(fleet: FleetSpec, ports: Ports, options: TickOptio
   });
 
   if (options.dryRun) return result('dry-run');
-  const unchanged = record(decision, stored, new Set());
-  if (plan.weights.length === 0 && plan.scaling.length === 0 && sameState(unchanged.state, stored.state)) {
+  // Nothing to apply and nothing new to remember: no lease, no state write, no alert.
+  const clean = record(decision, stored, new Set());
+  if (plan.weights.length === 0 && plan.scaling.length === 0 && sameState(clean.state, stored.state)) {
     return result('unchanged', { decision: { ...decision, state: stored.state }, recorded: true });
   }
 
   const holder = options.holder ?? randomUUID();
-  const leased = await attemptValue(errors, 'lease', 'lease', () => ports.lease.acquire(holder, LEASE_TTL_FRACTION * spec.policy.tickSeconds * 1000, call));
+  const ttlMs = LEASE_TTL_FRACTION * spec.policy.tickSeconds * 1000;
+  const asked = performance.now();
+  const leased = await attemptValue(errors, 'lease', 'lease', () => ports.lease.acquire(holder, ttlMs, call));
   if (!leased) return result('lease-held');
+  // Writes only while the lease is ours: every call after this is abandoned when it runs out
+  // (counted from when it was asked for, so never later than the lease's own expiry).
+  const remaining = Math.max(0, Math.floor(ttlMs - (performance.now() - asked)));
+  const held: CallOptions = { signal: AbortSignal.any([AbortSignal.timeout(remaining), ...(options.signal ? [options.signal] : [])]) };
   try {
     // Another tick may have acted between our read and our lease: its world is not the one we saw.
-    const fresh = await attemptValue(errors, 'lease', 'state', () => ports.store.load(call));
+    const fresh = await attemptValue(errors, 'lease', 'state', () => ports.store.load(held));
     if (!fresh || fresh.version !== stored.version) return result('state-moved');
 
-    const { applied, failedServices, mismatches } = await applyPlan(spec, ports, decision, plan, errors, call);
+    const { applied, failedServices, mismatches } = await applyPlan(spec, ports, decision, plan, errors, held);
     const next = record(decision, stored, failedServices);
     let recorded = false;
     await attempt(errors, 'record', 'state', async () => {
-      recorded = await ports.store.save(next.state, stored.version, call);
+      recorded = await ports.store.save(next.state, stored.version, held);
     });
     if (recorded && next.alerts.length > 0) {
-      await attempt(errors, 'record', 'notify', () => ports.notifier.notify(next.alerts, call));
+      await attempt(errors, 'record', 'notify', () => ports.notifier.notify(next.alerts, held));
     }
     return result('applied', { decision: { ...decision, state: next.state }, applied, mismatches, alerts: recorded ? next.alerts : [], recorded });
   } finally {
@@ -192,7 +199,8 @@ async function applyPlan(spec: FleetSpec, ports: Ports, decision: Decision, plan
 /** The state to store after this tick, with failing actuation counted, and the alerts to send. */
 function record(decision: Decision, stored: StoredState, failedServices: ReadonlySet<string>): { state: ControllerState; alerts: Alert[] } {
   const alerts: Alert[] = decision.services.flatMap((d) => d.alerts);
-  const state: ControllerState = { version: stored.state.version + 1, services: { ...decision.state.services } };
+  // Whatever else the state carries (records other writers keep in it) goes on as it was.
+  const state: ControllerState = { ...decision.state, version: stored.state.version + 1, services: { ...decision.state.services } };
   for (const d of decision.services) {
     const failures = failedServices.has(d.service) ? d.state.actuationFailures + 1 : 0;
     state.services[d.service] = { ...d.state, actuationFailures: failures };

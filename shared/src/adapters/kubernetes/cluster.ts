@@ -10,10 +10,10 @@ import { listPerNamespace, ScaledObjectLists } from './scaled-object.ts';
  * namespace (three calls for a fleet in one namespace, however many units), and the selectors
  * are matched here. Desired is the Deployment's spec.replicas (what KEDA's HPA last asked for);
  * ready pods have the Ready condition True. A pod waits for capacity (pending) only when the
- * scheduler said so: PodScheduled False with reason Unschedulable, aged from its creation
- * against the injected clock. A pod that has a node but is not ready yet (pulling a multi-GB
- * image, loading the model) is starting, not short of capacity. Terminating and finished pods
- * count as none.
+ * scheduler said so: PodScheduled False with reason Unschedulable, aged from that condition's
+ * transition (else the pod's creation) against the injected clock. A pod that has a node but is
+ * not ready yet (pulling a multi-GB image, loading the model) is starting, not short of capacity.
+ * Terminating and finished pods count as none.
  */
 export class KubernetesCluster implements ClusterPort {
   private readonly scaledObjects: ScaledObjectLists;
@@ -69,8 +69,11 @@ export function countPods(pods: ReadonlyArray<V1Pod>, desiredPods: number, now: 
       counts.readyPods++;
     } else if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') {
       counts.pendingPods++;
-      const created = pod.metadata?.creationTimestamp;
-      if (created) counts.oldestPendingSeconds = Math.max(counts.oldestPendingSeconds, Math.floor((now - new Date(created).getTime()) / 1000));
+      // Waiting since the scheduler first said Unschedulable (the condition's transition), else
+      // since creation: the same in a cluster, and a time the twin can set where it cannot set
+      // creationTimestamp (the apiserver stamps it).
+      const since = scheduled.lastTransitionTime ?? pod.metadata?.creationTimestamp;
+      if (since) counts.oldestPendingSeconds = Math.max(counts.oldestPendingSeconds, Math.floor((now - new Date(since).getTime()) / 1000));
     } else if (scheduled?.status === 'True' || pod.spec?.nodeName || phase === 'Running') {
       counts.startingPods++;
     }
