@@ -11,6 +11,7 @@ import { parseDeployContext } from '../../infra/lib/context.ts';
 import { CONTROLLER_GROUP } from '../../infra/lib/control-stack.ts';
 import { Alerts } from '../../infra/lib/control/state-and-alerts.ts';
 import { NAG_ACKNOWLEDGEMENTS } from '../../infra/lib/nag.ts';
+import { rulePriorities } from '../../infra/lib/cluster/ingress.ts';
 import { CHARTS } from '../../infra/lib/versions.ts';
 import { CAPACITY_DETAIL_TYPES } from '../../shared/src/control/events.ts';
 import { loadFleetSpec } from '../../shared/src/spec/load.ts';
@@ -115,6 +116,16 @@ describe('the cluster stack', () => {
       expect(forward.map((tg) => tg.TargetGroupArn.Ref)).toEqual(expected);
       expect(rule!.Properties.Conditions).toEqual([{ Field: 'http-header', HttpHeaderConfig: { HttpHeaderName: 'x-hwai-service', Values: [service] } }]);
     }
+  });
+
+  it("keeps each rule's priority when services are added or removed", () => {
+    const before = rulePriorities(['sd21', 'vit', 'yolos']);
+    const after = rulePriorities(['aaa-new', 'sd21', 'vit']);
+    expect(after.get('sd21')).toBe(before.get('sd21'));
+    expect(after.get('vit')).toBe(before.get('vit'));
+    const all = [...rulePriorities(Object.keys(spec.services)).values()];
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.every((p) => p >= 1 && p <= 50_000)).toBe(true);
   });
 
   it('lets the ALB reach the model servers on their port only, through the nodes\' cluster security group', () => {

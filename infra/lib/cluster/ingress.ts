@@ -5,6 +5,27 @@ import { Construct } from 'constructs';
 import type { FleetSpec } from '../../../shared/src/spec/schema.ts';
 import { MODEL_SERVER_PORT, targetGroupName } from '../../../shared/src/render/index.ts';
 
+const MAX_PRIORITY = 50_000;
+
+/**
+ * A listener rule priority per service from its name, not its position in the spec: adding or
+ * removing a service leaves the others' priorities alone, so CloudFormation never renumbers
+ * rules (which can collide mid-update). The header conditions are disjoint, so order is moot.
+ */
+export function rulePriorities(services: string[]): Map<string, number> {
+  const taken = new Set<number>();
+  const out = new Map<string, number>();
+  for (const service of [...services].sort()) {
+    let hash = 0x811c9dc5; // FNV-1a
+    for (const c of service) hash = Math.imul(hash ^ c.charCodeAt(0), 0x01000193) >>> 0;
+    let priority = (hash % MAX_PRIORITY) + 1;
+    while (taken.has(priority)) priority = (priority % MAX_PRIORITY) + 1;
+    taken.add(priority);
+    out.set(service, priority);
+  }
+  return out;
+}
+
 /** Clients pick the service with this header; the ALB forwards it to the service's units. */
 export const SERVICE_HEADER = 'x-hwai-service';
 /** The tag the controller resolves a service's `listenerRule.lookup` by. */
@@ -63,18 +84,19 @@ export class InferenceIngress extends Construct {
       this.targetGroups.set(unit.name, tg);
     }
 
-    Object.entries(spec.services).forEach(([service, settings], i) => {
+    const priorities = rulePriorities(Object.keys(spec.services));
+    for (const [service, settings] of Object.entries(spec.services)) {
       const units = spec.units.filter((u) => u.service === service);
       const rule = new elbv2.ApplicationListenerRule(this, `Service-${service}`, {
         listener: this.listener,
-        priority: (i + 1) * 10,
+        priority: priorities.get(service)!,
         conditions: [elbv2.ListenerCondition.httpHeader(SERVICE_HEADER, [service])],
         // Starting weights: the seed's hand-picked ones where given; hwai's controller owns them after.
         action: elbv2.ListenerAction.weightedForward(units.map((u) => ({ targetGroup: this.targetGroups.get(u.name)!, weight: u.costWeight ?? 1 }))),
       });
       Tags.of(rule).add(RULE_TAG, settings.listenerRule!.lookup!);
       this.rules.set(service, rule);
-    });
+    }
   }
 
   /** Lets the ALB reach the pods (VPC CNI gives pods the nodes' security group). */
