@@ -15,7 +15,7 @@ import type { ServiceStatus } from '../../shared/src/control/status.ts';
 import { ACTUATION_ALERT_AFTER } from '../../shared/src/reconcile/tick.ts';
 import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { awsClients, faults, type Fault } from '../harness/clients.ts';
-import { lambdaContext, sampleEvent } from '../unit/events.fixtures.ts';
+import { lambdaContext, runHwai, sampleEvent } from '../unit/events.fixtures.ts';
 import {
   deploySd21,
   insufficientCapacityEvent,
@@ -308,18 +308,7 @@ describe('the deployed handler modules', () => {
 });
 
 describe('the hwai CLI against the harness', () => {
-  async function hwai(...argv: string[]) {
-    const { main } = await import('../../shared/src/cli/main.ts');
-    const { PassThrough } = await import('node:stream');
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let o = '';
-    let e = '';
-    out.on('data', (c: Buffer) => (o += c.toString()));
-    err.on('data', (c: Buffer) => (e += c.toString()));
-    const code = await main(argv, { out, err });
-    return { code, out: o, err: e };
-  }
+  const hwai = (...argv: string[]) => runHwai(argv);
 
   beforeAll(() => {
     Object.assign(process.env, world.env, { HWAI_DRY_RUN: 'false', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });

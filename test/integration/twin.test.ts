@@ -4,7 +4,7 @@
 // its production ports, against the same scenario run in-process. Same decisions, tick by tick.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../shared/src/sim/scenario.ts';
-import { formatAgreement } from '../../shared/src/twin/agreement.ts';
+import { compareTicks, formatAgreement } from '../../shared/src/twin/agreement.ts';
 import { runTwin, TWIN_SCENARIO_PATH, type TwinResult } from '../../shared/src/twin/twin.ts';
 import { faults, harness } from '../harness/clients.ts';
 
@@ -42,4 +42,37 @@ describe('the twin on the compressed seed scenario', () => {
     expect(result.agreement.equal).toBe(result.agreement.compared);
   });
 
+});
+
+describe('the agreement of two runs', () => {
+  const tick = (second: number, mode: 'cost' | 'capacity', inf2Weight: number, inf2Floor: number) => ({
+    second,
+    services: [{ service: 'sd21', mode, weights: { 'sd21-inf2-neuron': inf2Weight, 'sd21-g5-cuda': 100 - inf2Weight }, scaling: { 'sd21-inf2-neuron': { minReplicas: inf2Floor, maxReplicas: 40, targetRpm: 94.5 }, 'sd21-g5-cuda': { minReplicas: 0, maxReplicas: 40, targetRpm: 54 } } }],
+  });
+
+  it('counts equal ticks and names every difference of the first tick that differs, in both runs’ words', () => {
+    // Prepare: the twin moves off inf2 one tick late, and raises a floor the in-process run did not.
+    const inProcess = [tick(0, 'cost', 100, 2), tick(60, 'capacity', 40, 2), tick(120, 'capacity', 40, 3)];
+    const twin = [tick(0, 'cost', 100, 2), tick(60, 'cost', 100, 3), tick(120, 'capacity', 40, 3)];
+
+    // Act
+    const agreement = compareTicks(inProcess, twin);
+
+    // Assess
+    expect(agreement).toMatchObject({ compared: 3, equal: 2, unmatched: 0, differingSeconds: [60] });
+    expect(agreement.firstDifference).toEqual([
+      { second: 60, what: 'sd21 mode', inProcess: 'capacity', twin: 'cost' },
+      { second: 60, what: 'sd21-g5-cuda weight', inProcess: 60, twin: 0 },
+      { second: 60, what: 'sd21-inf2-neuron weight', inProcess: 40, twin: 100 },
+      { second: 60, what: 'sd21-inf2-neuron floor', inProcess: 2, twin: 3 },
+    ]);
+    expect(formatAgreement(agreement)).toContain('ticks compared: 3, ticks equal: 2\nfirst difference at world second 60 (minute 1):\n  sd21 mode: in-process "capacity", twin "cost"');
+  });
+
+  it('counts a run that stopped early as unmatched ticks, not as equal ones', () => {
+    const agreement = compareTicks([tick(0, 'cost', 100, 2), tick(60, 'cost', 100, 2)], [tick(0, 'cost', 100, 2)]);
+
+    expect(agreement).toMatchObject({ compared: 1, equal: 1, unmatched: 1 });
+    expect(formatAgreement(agreement)).toContain('ticks in one run only: 1');
+  });
 });
