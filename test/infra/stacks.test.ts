@@ -14,6 +14,7 @@ import { NAG_ACKNOWLEDGEMENTS } from '../../infra/lib/nag.ts';
 import { rulePriorities } from '../../infra/lib/cluster/ingress.ts';
 import { CHARTS } from '../../infra/lib/versions.ts';
 import { CAPACITY_DETAIL_TYPES } from '../../shared/src/control/events.ts';
+import { controllerConfig, overrideConfig } from '../../shared/src/control/config.ts';
 import { loadFleetSpec } from '../../shared/src/spec/load.ts';
 import { InputValidationError } from '../../shared/src/spec/validation.ts';
 import { readRbacManifest, targetGroupName } from '../../shared/src/render/index.ts';
@@ -170,6 +171,31 @@ describe('the control stack', () => {
       expect(Object.keys(v)).toEqual(expect.arrayContaining(['HWAI_SPEC_FILE', 'HWAI_STATE_TABLE', 'HWAI_ALERT_TOPIC_ARN', 'HWAI_LISTENER_ARN', 'POWERTOOLS_SERVICE_NAME', 'POWERTOOLS_METRICS_NAMESPACE', 'POWERTOOLS_LOG_LEVEL']));
       expect(v).toMatchObject({ HWAI_SPEC_FILE: '/var/task/fleet.yaml', POWERTOOLS_METRICS_NAMESPACE: 'hwai', HWAI_DRY_RUN: 'false' });
     }
+  });
+
+  it("hands each function an environment its own cold-start validation accepts (deployed values in place of CloudFormation's)", () => {
+    // What CloudFormation resolves each reference to, in the shape the real value has.
+    const deployed: Record<string, string> = {
+      HWAI_STATE_TABLE: 'HwaiControl-StateTable962DE04C-1A2B3C4D5E6F',
+      HWAI_ALERT_TOPIC_ARN: 'arn:aws:sns:us-west-2:123456789012:HwaiControl-AlertsTopic-1A2B3C',
+      HWAI_LISTENER_ARN: 'arn:aws:elasticloadbalancing:us-west-2:123456789012:listener/app/HwaiCl-Ingre-1A2B/0123456789abcdef/fedcba9876543210',
+      HWAI_CLUSTER_NAME: 'hwai',
+      HWAI_CLUSTER_ENDPOINT: 'https://0123456789ABCDEF0123456789ABCDEF.gr7.us-west-2.eks.amazonaws.com',
+      HWAI_CLUSTER_CA: Buffer.from('-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n').toString('base64'),
+    };
+    const envOf = (name: string) => {
+      const fn = Object.values(control.findResources('AWS::Lambda::Function', { Properties: { FunctionName: name } }) as Resources)[0]!;
+      const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      return Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, typeof v === 'string' ? v : deployed[k] ?? `unresolved ${k}`]));
+    };
+    expect(controllerConfig(envOf('hwai-controller'))).toMatchObject({
+      specFile: '/var/task/fleet.yaml',
+      stateTable: deployed.HWAI_STATE_TABLE,
+      listenerArn: deployed.HWAI_LISTENER_ARN,
+      dryRun: false,
+      cluster: { kind: 'eks', name: 'hwai', endpoint: deployed.HWAI_CLUSTER_ENDPOINT },
+    });
+    expect(overrideConfig(envOf('hwai-override'))).toMatchObject({ specFile: '/var/task/fleet.yaml', alertTopicArn: deployed.HWAI_ALERT_TOPIC_ARN, dryRun: false });
   });
 
   it('copies the fleet spec, calibrations applied, beside each bundle, where it loads as the same fleet', () => {
