@@ -1,8 +1,7 @@
-import { Stack } from 'aws-cdk-lib';
+import { IgnoreMode, Stack } from 'aws-cdk-lib';
 import * as ecr_assets from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import { IgnoreMode } from 'aws-cdk-lib';
 import { Construct, type IDependable } from 'constructs';
 import type { FleetSpec } from '../../../shared/src/spec/schema.ts';
 import { ACCELERATORS, FAMILIES, readRbacManifest, renderFleet, type FleetManifests } from '../../../shared/src/render/index.ts';
@@ -43,7 +42,8 @@ export class FleetWorkloads extends Construct {
         exclude: ['.venv', '**/__pycache__', '.pytest_cache', 'tests', 'benchmarks', '*.egg-info'],
       });
     }
-    const image = (kind: 'gpu' | 'neuron') => this.images[kind]?.imageUri ?? 'unused';
+    // An image no unit runs is not built; no manifest refers to it.
+    const image = (kind: 'gpu' | 'neuron') => this.images[kind]?.imageUri ?? `no ${kind} unit in this fleet`;
     this.manifests = renderFleet(spec, {
       clusterName: cluster.clusterName,
       nodeRoleName: props.nodeRole.roleName,
