@@ -2,6 +2,7 @@
 // variable, so a deploy mistake shows on the first invoke.
 import { describe, expect, it } from 'vitest';
 import { controllerConfig, overrideConfig } from '../../shared/src/control/config.ts';
+import { DEFAULT_FLEET_PATH } from '../../shared/src/spec/load.ts';
 import { InputValidationError } from '../../shared/src/spec/validation.ts';
 
 const OVERRIDE = { HWAI_STATE_TABLE: 'hwai-state', HWAI_ALERT_TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:hwai-alerts' };
@@ -31,11 +32,11 @@ describe('the controller’s environment', () => {
     });
   });
 
-  it('defaults to no dry run and the spec beside the bundle; empty variables count as unset', () => {
+  it('defaults to no dry run and, run from the repository, the default fleet; empty variables count as unset', () => {
     const config = controllerConfig({ ...CONTROLLER, HWAI_DRY_RUN: '', HWAI_POLICY: '' });
 
     expect(config.dryRun).toBe(false);
-    expect(config.specFile).toMatch(/fleet\.yaml$/);
+    expect(config.specFile).toBe(DEFAULT_FLEET_PATH);
     expect(config.policy).toBeUndefined();
   });
 

@@ -1,6 +1,8 @@
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { DEFAULT_FLEET_PATH } from '../spec/load.ts';
 import { POLICY_KINDS } from '../spec/schema.ts';
 import { InputValidationError, formatPath, type InputProblem } from '../spec/validation.ts';
 
@@ -18,9 +20,13 @@ const bool = z
   .transform((v) => v === 'true');
 const url = nonEmpty.url('expected a URL');
 
-/** The spec beside the bundle (the stack copies it next to index.mjs). */
-function besideBundle(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), 'fleet.yaml');
+/**
+ * The spec beside the bundle (the stack copies it next to index.mjs); run from the repository
+ * (`hwai invoke`, `hwai plan`) there is none beside this file, and the default fleet is used.
+ */
+function defaultSpecFile(): string {
+  const beside = join(dirname(fileURLToPath(import.meta.url)), 'fleet.yaml');
+  return existsSync(beside) || !existsSync(DEFAULT_FLEET_PATH) ? beside : DEFAULT_FLEET_PATH;
 }
 
 const common = {
@@ -90,7 +96,7 @@ function parseEnv<S extends z.ZodTypeAny>(schema: S, env: NodeJS.ProcessEnv, sou
 
 function commonConfig(env: z.infer<typeof OverrideEnvSchema>): CommonConfig {
   return {
-    specFile: env.HWAI_SPEC_FILE ?? besideBundle(),
+    specFile: env.HWAI_SPEC_FILE ?? defaultSpecFile(),
     stateTable: env.HWAI_STATE_TABLE,
     alertTopicArn: env.HWAI_ALERT_TOPIC_ARN,
     ...(env.HWAI_AWS_ENDPOINT ? { awsEndpoint: env.HWAI_AWS_ENDPOINT } : {}),
