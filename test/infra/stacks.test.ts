@@ -219,7 +219,7 @@ describe('the control stack', () => {
       { Sid: 'ReadRouting', Action: ['elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeListeners', 'elasticloadbalancing:DescribeTargetGroups', 'elasticloadbalancing:DescribeTargetHealth', 'elasticloadbalancing:DescribeTags'], Resource: '*' },
       { Sid: 'WriteWeights', Action: 'elasticloadbalancing:ModifyRule', Resource: '(rules)' },
       { Sid: 'ReadMetrics', Action: 'cloudwatch:GetMetricData', Resource: '*' },
-      { Sid: 'ReadCapacity', Action: ['ec2:DescribeCapacityReservations', 'ec2:GetSpotPlacementScores', 'ec2:DescribeInstanceTypeOfferings'], Resource: '*' },
+      { Sid: 'ReadCapacity', Action: ['ec2:DescribeCapacityReservations', 'ec2:DescribeInstances', 'ec2:GetSpotPlacementScores', 'ec2:DescribeInstanceTypeOfferings'], Resource: '*' },
       { Sid: 'KeepState', Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], Resource: { 'Fn::GetAtt': [table, 'Arn'] } },
       { Sid: 'PublishAlerts', Action: 'sns:Publish', Resource: { Ref: topic } },
       { Sid: 'EncryptAlerts', Action: ['kms:GenerateDataKey', 'kms:Decrypt'], Resource: { 'Fn::GetAtt': [key, 'Arn'] } },

@@ -25,7 +25,7 @@ export function controllerStatements(r: ControlResources): iam.PolicyStatement[]
     statement('ReadRouting', ['elasticloadbalancing:DescribeRules', 'elasticloadbalancing:DescribeListeners', 'elasticloadbalancing:DescribeTargetGroups', 'elasticloadbalancing:DescribeTargetHealth', 'elasticloadbalancing:DescribeTags'], ['*']),
     statement('WriteWeights', ['elasticloadbalancing:ModifyRule'], r.ruleArns),
     statement('ReadMetrics', ['cloudwatch:GetMetricData'], ['*']),
-    statement('ReadCapacity', ['ec2:DescribeCapacityReservations', 'ec2:GetSpotPlacementScores', 'ec2:DescribeInstanceTypeOfferings'], ['*']),
+    statement('ReadCapacity', ['ec2:DescribeCapacityReservations', 'ec2:DescribeInstances', 'ec2:GetSpotPlacementScores', 'ec2:DescribeInstanceTypeOfferings'], ['*']),
     statement('KeepState', ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'], [r.tableArn]),
     ...alerting(r),
   ];
