@@ -2,11 +2,12 @@
 // metrics in moto's CloudWatch, pods, Deployments, NodeClaims and Karpenter's refusals on the
 // apiserver, targets in moto's ELBv2 — and the real controller Lambda handler ticking through
 // its production ports, against the same scenario run in-process. Same decisions, tick by tick.
+import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadScenario } from '../../shared/src/sim/scenario.ts';
 import { compareTicks, formatAgreement } from '../../shared/src/twin/agreement.ts';
 import { runTwin, TWIN_SCENARIO_PATH, type TwinResult } from '../../shared/src/twin/twin.ts';
-import { faults, harness } from '../harness/clients.ts';
+import { faults, harness, resetHarness } from '../harness/clients.ts';
 
 const scenario = loadScenario(TWIN_SCENARIO_PATH);
 let result: TwinResult;
@@ -42,6 +43,29 @@ describe('the twin on the compressed seed scenario', () => {
     expect(result.agreement.equal).toBe(result.agreement.compared);
   });
 
+});
+
+describe('the twin when EC2 takes nodes away', () => {
+  const reclaim = loadScenario(fileURLToPath(new URL('../../shared/scenarios/twin-inf2-reclaim.yaml', import.meta.url)));
+  let reclaimed: TwinResult;
+
+  beforeAll(async () => {
+    await resetHarness();
+    reclaimed = await runTwin({ scenario: reclaim, endpoints: harness() });
+    process.stderr.write(`[twin] ${reclaim.file.name}: ${formatAgreement(reclaimed.agreement)}\n`);
+  }, 1_800_000);
+
+  it('sends the controller EC2’s interruption event at the tick the world loses the nodes, and decides as the in-process run does', () => {
+    const cut = reclaim.file.capacity[0]!;
+    expect(reclaimed.interruptionTicks).toEqual([{ second: cut.fromMinute * 60, family: cut.family }]);
+    expect(reclaimed.tickErrors).toEqual([]);
+    expect(reclaimed.agreement.firstDifference, formatAgreement(reclaimed.agreement)).toBeNull();
+    expect(reclaimed.agreement.equal).toBe(reclaimed.inProcess.length);
+    // The interrupted tick failed over; by the end of the cut the traffic had moved off inf2.
+    const at = (minute: number) => reclaimed.twin.find((t) => t.second === minute * 60)!.services[0]!;
+    expect([at(cut.fromMinute - 1).mode, at(cut.fromMinute).mode]).toEqual(['cost', 'capacity']);
+    expect(at(cut.toMinute - 1).weights['sd21-inf2-neuron']).toBeLessThan(at(cut.fromMinute - 1).weights['sd21-inf2-neuron']!);
+  });
 });
 
 describe('the agreement of two runs', () => {

@@ -45,6 +45,7 @@ export function registerTwinCommand(program: Command, io: Io): void {
         });
         io.out.write(`${scenario.file.name}, policy ${result.policy}\n${formatAgreement(result.agreement)}\n`);
         io.out.write(`${result.twin.length} ticks through the controller handler in ${result.seconds.toFixed(1)} s: ${result.secondsPerTick.toFixed(3)} s per tick\n`);
+        for (const { second, family } of result.interruptionTicks) io.out.write(`tick at minute ${second / 60}: EC2's interruption event for ${family} (the world took nodes away)\n`);
         for (const { second, errors } of result.tickErrors) io.out.write(`tick at minute ${second / 60}: ${errors.map((e) => `${e.step} ${e.target}: ${e.message}`).join('; ')}\n`);
         if (result.agreement.equal !== result.agreement.compared || result.agreement.unmatched > 0) {
           command.error('the twin and the in-process run decided differently', { exitCode: 1 });
