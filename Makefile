@@ -63,3 +63,27 @@ bundle: deps
 	node tools/bundle.mjs
 
 .PHONY: help deps simulate lint test test-unit browser harness test-handlers bundle
+
+# Infrastructure (infra/, the CDK app): cfn-lint for its tests, pinned with hashes
+# (tools/infra/requirements.txt; regenerate with tools/infra/lock.sh), in tools/infra/.venv.
+INFRA_TOOLS_STAMP := tools/infra/.venv/.installed
+
+$(INFRA_TOOLS_STAMP): tools/infra/requirements.txt
+	test -x tools/infra/.venv/bin/python || python3 -m venv tools/infra/.venv
+	tools/infra/.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r tools/infra/requirements.txt
+	@touch $@
+
+infra-tools: $(INFRA_TOOLS_STAMP)
+
+# Offline: esbuild bundles the functions, the model-server images are only hashed (no Docker).
+synth: deps
+	cd infra && npx cdk synth --quiet --no-notices
+
+# Synth in-process and through the CLI, template and IAM assertions, cdk-nag, cfn-lint.
+test-infra: deps infra-tools
+	npx vitest run --project infra
+
+render: deps
+	./bin/hwai.mjs render --spec shared/fleets/default.yaml --out manifests
+
+.PHONY: infra-tools synth test-infra render

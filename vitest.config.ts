@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // `unit` is pure (no I/O, no servers; `npm run bench` runs its benchmarks); `integration` runs
 // against the harness of real parts (moto, kube-apiserver + etcd) that test/harness/global-setup.ts
-// starts and stops; `e2e` opens the simulator's report in headless Chromium.
+// starts and stops; `infra` synthesizes the CDK app; `e2e` opens the simulator's report in headless Chromium.
 export default defineConfig({
   test: {
     // Integration files share one harness (moto, apiserver): run files one after another.
@@ -24,6 +24,15 @@ export default defineConfig({
           setupFiles: ['test/harness/per-file.ts'],
           testTimeout: 120_000,
           hookTimeout: 600_000,
+        },
+      },
+      {
+        // The CDK app: synth (esbuild bundles, no Docker), template assertions, cdk-nag, cfn-lint.
+        test: {
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 300_000,
         },
       },
       {

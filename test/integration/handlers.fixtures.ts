@@ -36,6 +36,7 @@ const KEDA = { group: 'keda.sh', version: 'v1alpha1', plural: 'scaledobjects' };
 export interface Deployed {
   fleet: FleetSpec;
   namespace: string;
+  /** The first service's rule and target groups (fleet order): what the sd21 tests read. */
   ruleArn: string;
   targetGroupArns: string[];
   /** The functions' environment, as the stack sets it (plus KUBECONFIG and keys for the harness). */
@@ -44,42 +45,64 @@ export interface Deployed {
   queueUrl: string;
 }
 
-/** Deploys sd21 with `ready` ready pods per unit and the rule at `weights` (in fleet order). */
-export async function deploySd21(name: string, ready: number[], weights: number[]): Promise<Deployed> {
-  const namespace = await freshNamespace(name);
+/** The default fleet's sd21 as deployed: its rule by lookup, its ScaledObjects in `namespace`. */
+export function sd21Fleet(namespace: string): FleetSpec {
   const base = loadFleetSpec();
-  const fleet: FleetSpec = {
+  return {
     ...base,
     services: { sd21: { ...base.services['sd21']!, listenerRule: { lookup: LOOKUP } } },
     units: base.units.filter((u) => u.service === 'sd21').map((u) => ({ ...u, scaledObject: { namespace, name: u.name } })),
   };
+}
+
+/** Deploys sd21 with `ready` ready pods per unit and the rule at `weights` (in fleet order). */
+export async function deploySd21(name: string, ready: number[], weights: number[]): Promise<Deployed> {
+  const namespace = await freshNamespace(name);
+  const fleet = sd21Fleet(namespace);
+  const index = new Map(fleet.units.map((u, i) => [u.name, i]));
+  return deployFleet(name, namespace, fleet, (u) => ready[index.get(u)!]!, (u) => weights[index.get(u)!]!);
+}
+
+/**
+ * Deploys a fleet as the CDK stack and the operator leave it: one listener, a rule per service
+ * tagged with its lookup, a target group per unit with `ready` healthy targets, a Deployment and
+ * ScaledObject per unit with `ready` ready pods; the state table; the alert topic with an SQS
+ * queue subscribed. Every service's listenerRule must be a lookup; scaledObjects in `namespace`.
+ */
+export async function deployFleet(name: string, namespace: string, fleet: FleetSpec, ready: (unit: string) => number, weight: (unit: string) => number): Promise<Deployed> {
   const { ec2, elbv2, dynamodb, sns } = awsClients({ direct: true });
   const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.2.0.0/16' }))).Vpc!.VpcId!;
   const subnets = await Promise.all(['us-east-1a', 'us-east-1b'].map((az, i) => ec2.send(new CreateSubnetCommand({ VpcId: vpcId, CidrBlock: `10.2.${i}.0/24`, AvailabilityZone: az }))));
   const alb = await elbv2.send(new CreateLoadBalancerCommand({ Name: `hwai-${name}`, Type: 'application', Subnets: subnets.map((s) => s.Subnet!.SubnetId!) }));
-  const targetGroupArns: string[] = [];
-  for (const [i, unit] of fleet.units.entries()) {
-    const tg = await elbv2.send(new CreateTargetGroupCommand({ Name: unit.targetGroup!.name!, Protocol: 'HTTP', Port: 8000, VpcId: vpcId, TargetType: 'ip' }));
-    targetGroupArns.push(tg.TargetGroups![0]!.TargetGroupArn!);
-    const targets = Array.from({ length: ready[i]! }, (_, k) => ({ Id: `10.2.${i}.${10 + k}`, Port: 8000 }));
-    if (targets.length > 0) await elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: targetGroupArns[i]!, Targets: targets }));
-    await prepareUnit(namespace, unit.name, ready[i]!);
-    await readyPods(namespace, unit.name, ready[i]!);
-  }
   const listener = await elbv2.send(
     new CreateListenerCommand({ LoadBalancerArn: alb.LoadBalancers![0]!.LoadBalancerArn!, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }] }),
   );
   const listenerArn = listener.Listeners![0]!.ListenerArn!;
-  const rule = await elbv2.send(
-    new CreateRuleCommand({
-      ListenerArn: listenerArn,
-      Priority: 10,
-      Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: ['/sd21/*'] } }],
-      Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: targetGroupArns.map((arn, i) => ({ TargetGroupArn: arn, Weight: weights[i]! })) } }],
-    }),
-  );
-  const ruleArn = rule.Rules![0]!.RuleArn!;
-  await elbv2.send(new AddTagsCommand({ ResourceArns: [ruleArn], Tags: [{ Key: RULE_TAG, Value: LOOKUP }] }));
+  const groupArn = new Map<string, string>();
+  const deployUnit = async (unit: FleetSpec['units'][number], index: number) => {
+    const tg = await elbv2.send(new CreateTargetGroupCommand({ Name: unit.targetGroup?.name ?? unit.name, Protocol: 'HTTP', Port: 8000, VpcId: vpcId, TargetType: 'ip' }));
+    groupArn.set(unit.name, tg.TargetGroups![0]!.TargetGroupArn!);
+    const targets = Array.from({ length: ready(unit.name) }, (_, k) => ({ Id: `10.2.${index % 250}.${k + 2}`, Port: 8000 }));
+    if (targets.length > 0) await elbv2.send(new RegisterTargetsCommand({ TargetGroupArn: groupArn.get(unit.name)!, Targets: targets }));
+    await prepareUnit(namespace, unit.name, ready(unit.name));
+    await readyPods(namespace, unit.name, ready(unit.name));
+  };
+  // A few units at a time: a large fleet deploys in reasonable time without flooding the harness.
+  for (let i = 0; i < fleet.units.length; i += 5) await Promise.all(fleet.units.slice(i, i + 5).map((u, k) => deployUnit(u, i + k)));
+  const ruleArns: string[] = [];
+  for (const [i, [service, s]] of Object.entries(fleet.services).entries()) {
+    const units = fleet.units.filter((u) => u.service === service);
+    const rule = await elbv2.send(
+      new CreateRuleCommand({
+        ListenerArn: listenerArn,
+        Priority: 10 + i,
+        Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: [`/${service}/*`] } }],
+        Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: units.map((u) => ({ TargetGroupArn: groupArn.get(u.name)!, Weight: weight(u.name) })) } }],
+      }),
+    );
+    ruleArns.push(rule.Rules![0]!.RuleArn!);
+    await elbv2.send(new AddTagsCommand({ ResourceArns: [rule.Rules![0]!.RuleArn!], Tags: [{ Key: RULE_TAG, Value: s.listenerRule!.lookup! }] }));
+  }
   const table = `hwai-${name}`;
   await dynamodb.send(
     new CreateTableCommand({ TableName: table, KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' }),
@@ -107,7 +130,8 @@ export async function deploySd21(name: string, ready: number[], weights: number[
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
   };
-  return { fleet, namespace, ruleArn, targetGroupArns, env, sqs, queueUrl };
+  const first = fleet.units.filter((u) => u.service === Object.keys(fleet.services)[0]);
+  return { fleet, namespace, ruleArn: ruleArns[0]!, targetGroupArns: first.map((u) => groupArn.get(u.name)!), env, sqs, queueUrl };
 }
 
 /** Pods the scheduler could not place: waiting for capacity. */
@@ -151,7 +175,7 @@ export async function publishRequests(fleet: FleetSpec, rpm: number[], latencyMs
   for (const [i, unit] of fleet.units.entries()) {
     const data = [];
     for (let minute = first; minute <= toMs; minute += 60_000) {
-      const dimensions = [{ Name: 'service', Value: 'sd21' }, { Name: 'unit', Value: unit.name }];
+      const dimensions = [{ Name: 'service', Value: unit.service }, { Name: 'unit', Value: unit.name }];
       data.push({ MetricName: 'RequestCount', Value: rpm[i]!, Unit: 'Count' as const, Timestamp: new Date(minute + 1_000), Dimensions: dimensions });
       data.push({ MetricName: 'Latency', Value: latencyMs, Unit: 'Milliseconds' as const, Timestamp: new Date(minute + 1_000), Dimensions: dimensions });
     }

@@ -13,8 +13,9 @@ import type { OverrideAnswer } from '../../shared/src/control/override-service.t
 import { controllerRuntime } from '../../shared/src/control/runtime.ts';
 import type { ServiceStatus } from '../../shared/src/control/status.ts';
 import { ACTUATION_ALERT_AFTER } from '../../shared/src/reconcile/tick.ts';
+import { RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { awsClients, faults, type Fault } from '../harness/clients.ts';
-import { lambdaContext, sampleEvent } from '../unit/events.fixtures.ts';
+import { lambdaContext, runHwai, sampleEvent } from '../unit/events.fixtures.ts';
 import {
   deploySd21,
   insufficientCapacityEvent,
@@ -130,6 +131,54 @@ describe('a scheduled tick with inf2 short', () => {
   });
 });
 
+describe('two controller invocations at once', () => {
+  it('exactly one acts; the other changes nothing on the ALB, KEDA or the state', async () => {
+    // Prepare: two Lambda containers (a scheduled tick and a capacity event, say); the rule edited by hand.
+    const a = aController();
+    const b = aController();
+    await settle(a);
+    await setLiveWeights(world, [10, 10, 10, 10, 60]);
+    const before = (await storedState(world))!.version;
+    await faults.reset();
+
+    // Act
+    const answers = await Promise.all([a(), b()]);
+
+    // Assess
+    const outcomes = answers.map((x) => x.outcome).sort();
+    expect(outcomes).toContainEqual('applied');
+    expect(outcomes.filter((o) => o === 'applied')).toHaveLength(1);
+    const loser = answers.find((x) => x.outcome !== 'applied')!;
+    expect(['lease-held', 'state-moved']).toContain(loser.outcome);
+    expect(loser.applied).toEqual({ weights: [], scaling: [] });
+    expect((await faults.counts())['elasticloadbalancing:ModifyRule']).toBe(1);
+    // The winner's tick and its decision record: two state writes, none by the loser.
+    expect((await storedState(world))!.version).toBe(before + 2);
+  });
+});
+
+describe('a capacity event', () => {
+  it('a Spot interruption of an inf2 instance ticks at once, with the inf2 pool’s signal, the services on inf2 only', async () => {
+    // Prepare: the instance, as EC2 knows it (the event names only its id).
+    const { ec2 } = awsClients({ direct: true });
+    const run = await ec2.send(new RunInstancesCommand({ ImageId: 'ami-12c6146b', InstanceType: 'inf2.xlarge', MinCount: 1, MaxCount: 1 }));
+    const instanceId = run.Instances![0]!.InstanceId!;
+    const event = sampleEvent('spot-interruption');
+    event['detail'] = { 'instance-id': instanceId, 'instance-action': 'terminate' };
+    event['time'] = new Date(clock.at).toISOString();
+    await faults.reset();
+
+    // Act
+    const answer = await aController()(event);
+
+    // Assess
+    expect(answer.trigger).toContain(instanceId);
+    expect(answer.signal).toEqual({ family: 'inf2', kind: 'interruption', at: clock.at, detail: expect.stringContaining('inf2.xlarge') });
+    expect(answer.services.map((s) => s.service)).toEqual(['sd21']);
+    expect((await faults.counts())['ec2:DescribeInstances']).toBe(1);
+  });
+});
+
 describe('an override', () => {
   it('is applied, shows its progress in status, is alerted, and at its expiry automatic control resumes with an alert', async () => {
     // Prepare: the operator pins sd21 onto trn1 for 2 minutes (floors first: trn1 has 2 pods).
@@ -190,7 +239,8 @@ describe('faults', () => {
   const cases: Array<[string, () => Promise<void>]> = [
     ['ModifyRule throttled past the SDK retries', () => faults.aws({ operation: 'ModifyRule', fault: { kind: 'throttle' }, times: 3 })],
     ['ModifyRule answered 503', () => faults.aws({ operation: 'ModifyRule', fault: { kind: 'server-error', status: 503 }, times: 3 })],
-    ['DescribeRules timing out', () => faults.aws({ operation: 'DescribeRules', fault: { kind: 'delay', ms: 20_000 }, times: 2 })],
+    // Held six times longer than the client waits: a timeout whatever the machine's load.
+    ['DescribeRules timing out', () => faults.aws({ operation: 'DescribeRules', fault: { kind: 'delay', ms: 30_000 }, times: 2 })],
     ['DynamoDB writes (lease, state) answered 500', () => faults.aws({ operation: 'PutItem', fault: { kind: 'server-error', status: 500 }, times: 3 })],
     ['the apiserver down', () => faults.kube({ path: '.*', fault: { kind: 'server-error', status: 503 } as Fault, times: 200 })],
     [
@@ -205,8 +255,8 @@ describe('faults', () => {
 
   it.each(cases)('%s: no safety rule broken, and the next clean tick converges', async (what, inject) => {
     // Prepare: settled, then the rule edited by hand so the tick has something to write; a
-    // container whose calls give up after 2 s (the SDK's timeout) and 2 attempts.
-    const tick = aController(world.env, awsClients({ maxAttempts: 2, requestTimeoutMs: 2_000 }));
+    // container whose calls give up after 5 s (the SDK's per-attempt timeout) and 2 attempts.
+    const tick = aController(world.env, awsClients({ maxAttempts: 2, requestTimeoutMs: 5_000 }));
     await settle(tick);
     await setLiveWeights(world, HAND_EDIT);
     await receivedAlerts(world);
@@ -285,18 +335,7 @@ describe('the deployed handler modules', () => {
 });
 
 describe('the hwai CLI against the harness', () => {
-  async function hwai(...argv: string[]) {
-    const { main } = await import('../../shared/src/cli/main.ts');
-    const { PassThrough } = await import('node:stream');
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let o = '';
-    let e = '';
-    out.on('data', (c: Buffer) => (o += c.toString()));
-    err.on('data', (c: Buffer) => (e += c.toString()));
-    const code = await main(argv, { out, err });
-    return { code, out: o, err: e };
-  }
+  const hwai = (...argv: string[]) => runHwai(argv);
 
   beforeAll(() => {
     Object.assign(process.env, world.env, { HWAI_DRY_RUN: 'false', POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });

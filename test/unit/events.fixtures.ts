@@ -2,7 +2,10 @@
 // context, and ports that record every call so a test can say "nothing was touched".
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import type { Context } from 'aws-lambda';
+import type { ControlCommandsDeps } from '../../shared/src/cli/control.ts';
+import { main } from '../../shared/src/cli/main.ts';
 import type { Alert, ControllerState } from '../../shared/src/core/types.ts';
 import type { Notifier, Ports, StateStore, StoredState } from '../../shared/src/reconcile/ports.ts';
 import { MemoryStateStore } from '../../shared/src/sim/ports.ts';
@@ -92,4 +95,16 @@ export class RecordingNotifier implements Notifier {
   async notify(alerts: ReadonlyArray<Alert>): Promise<void> {
     if (alerts.length > 0) this.sent.push([...alerts]);
   }
+}
+
+/** Runs the `hwai` command line in-process: its exit code and what it wrote. */
+export async function runHwai(argv: string[], control: ControlCommandsDeps = {}): Promise<{ code: number; out: string; err: string }> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let o = '';
+  let e = '';
+  out.on('data', (c: Buffer) => (o += c.toString()));
+  err.on('data', (c: Buffer) => (e += c.toString()));
+  const code = await main(argv, { out, err }, control);
+  return { code, out: o, err: e };
 }

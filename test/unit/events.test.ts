@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { handleControllerEvent } from '../../shared/src/control/controller.ts';
 import { controllerHandler } from '../../shared/src/control/controller-lambda.ts';
 import { CAPACITY_DETAIL_TYPES, parseControllerEvent, poolSignalOf, servicesOfFamily, type CapacityNotice } from '../../shared/src/control/events.ts';
@@ -148,6 +148,40 @@ function isPlainObject(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+describe('the controller’s logs', () => {
+  it('are JSON lines carrying the event’s id as correlation id, the Lambda request id, and a rejection’s problems', async () => {
+    // Prepare: in its dev mode Powertools logs through the global console; catch its lines.
+    const { ports } = untouchablePorts();
+    process.env.POWERTOOLS_DEV = 'true';
+    const logger = new Logger({ serviceName: 'hwai-controller', logLevel: 'WARN' });
+    delete process.env.POWERTOOLS_DEV;
+    const handler = controllerHandler({ spec: FLEET, ports, instanceTypes: noLookup, dryRun: false }, { logger, metrics: new Metrics({ namespace: 'hwai', logger: new Logger({ logLevel: 'SILENT' }) }) });
+    const lines: string[] = [];
+    const warn = vi.spyOn(console, 'warn').mockImplementation((line: unknown) => void lines.push(String(line)));
+    const event: Record<string, unknown> = { ...sampleEvent('spot-interruption'), source: 'aws.health' };
+
+    // Act
+    try {
+      await handler(event, lambdaContext(60_000, 'req-42')).catch(() => undefined);
+    } finally {
+      warn.mockRestore();
+    }
+
+    // Assess
+    const logged = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 'WARN',
+        message: 'rejected input',
+        service: 'hwai-controller',
+        correlation_id: event['id'],
+        function_request_id: 'req-42',
+        problems: [expect.objectContaining({ path: 'source' })],
+      }),
+    );
+  });
+});
+
 describe('malformed controller events (generated)', () => {
   it('every one is refused with an error naming the field, through the handler, and no port is touched', async () => {
     const { ports, calls } = untouchablePorts();
@@ -206,6 +240,32 @@ describe('a capacity event through the controller', () => {
     expect(result.plan.weights.length + result.plan.scaling.length).toBeGreaterThan(0);
     expect(writes).toEqual([]);
     expect(logged[0]).toMatchObject({ outcome: 'dry-run', plan: result.plan });
+  });
+
+  it('through the Lambda handler emits EMF in the hwai namespace: Mode per service, Weight per unit, Decisions, ActuationErrors, TickSucceeded', async () => {
+    // Prepare: Powertools writes EMF lines to stdout; catch them.
+    const { fleet, ports } = world();
+    const logger = new Logger({ logLevel: 'SILENT' });
+    const handler = controllerHandler({ spec: fleet, ports, instanceTypes: noLookup, dryRun: true }, { logger, metrics: new Metrics({ namespace: 'hwai', serviceName: 'hwai-controller', logger }) });
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) => (String(chunk).includes('"_aws"') ? (lines.push(String(chunk)), true) : write(chunk, ...rest))) as typeof process.stdout.write;
+
+    // Act
+    try {
+      await handler(sampleEvent('scheduled-tick'), lambdaContext());
+    } finally {
+      process.stdout.write = write;
+    }
+
+    // Assess: one line per service's mode, one per unit's weight, and the tick's own figures.
+    const emf = lines.flatMap((l) => l.trim().split('\n')).map((l) => JSON.parse(l) as Record<string, unknown> & { _aws: { CloudWatchMetrics: Array<{ Namespace: string; Metrics: Array<{ Name: string }> }> } });
+    const named = (name: string) => emf.filter((e) => e._aws.CloudWatchMetrics[0]!.Metrics.some((m) => m.Name === name));
+    expect(new Set(emf.map((e) => e._aws.CloudWatchMetrics[0]!.Namespace))).toEqual(new Set(['hwai']));
+    expect(named('Mode').map((e) => [e['Service'], e['Mode']])).toEqual([['sd21', 0]]);
+    expect(named('Weight').map((e) => e['Unit']).sort()).toEqual(fleet.units.map((u) => u.name).sort());
+    const tick = named('TickSucceeded')[0]!;
+    expect(tick).toMatchObject({ Decisions: 1, ActuationErrors: 0, TickSucceeded: 1 });
   });
 
   it('with the instance type unknown still ticks every service, without a signal', async () => {

@@ -1,13 +1,11 @@
 // `hwai override` and `hwai status`: what the commands send is what the override function
 // accepts, and its answers read as an on-call needs them. The function runs in-process here
 // (its handler logic over an in-memory state); the Lambda transport is the SDK's Invoke.
-import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../shared/src/cli/main.ts';
 import { RemoteFunctionError } from '../../shared/src/cli/control.ts';
 import { handleOverride } from '../../shared/src/control/override-service.ts';
 import { loadFleetSpec } from '../../shared/src/spec/load.ts';
-import { CountingStore, RecordingNotifier } from './events.fixtures.ts';
+import { CountingStore, RecordingNotifier, runHwai } from './events.fixtures.ts';
 
 const T0 = Date.UTC(2030, 0, 1, 12, 0);
 
@@ -26,15 +24,8 @@ function overrideFunction() {
   return { deps, sent, transport };
 }
 
-async function hwai(fn: ReturnType<typeof overrideFunction>, ...argv: string[]) {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  let o = '';
-  let e = '';
-  out.on('data', (c: Buffer) => (o += c.toString()));
-  err.on('data', (c: Buffer) => (e += c.toString()));
-  const code = await main(argv, { out, err }, { transport: fn.transport });
-  return { code, out: o, err: e };
+function hwai(fn: ReturnType<typeof overrideFunction>, ...argv: string[]) {
+  return runHwai(argv, { transport: fn.transport });
 }
 
 describe('hwai override and status', () => {

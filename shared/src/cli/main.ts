@@ -12,6 +12,8 @@ import { renderReport } from '../report/html.ts';
 import { timelineCsv, timelineJson } from '../report/timeline.ts';
 import { SIMULATOR_ASSUMPTIONS } from '../sim/assumptions.ts';
 import { registerControlCommands, RemoteFunctionError, type ControlCommandsDeps } from './control.ts';
+import { registerTwinCommand } from '../twin/command.ts';
+import { registerRenderCommand } from '../render/command.ts';
 
 /** The `hwai` command line. Returns the exit code; never calls process.exit itself. */
 export async function main(
@@ -89,6 +91,8 @@ export async function main(
     });
 
   registerControlCommands(program, io, control);
+  registerTwinCommand(program, io);
+  registerRenderCommand(program, io);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -51,7 +51,8 @@ export async function handleControllerEvent(deps: ControllerDeps, input: unknown
     ...(deps.holder ? { holder: deps.holder } : {}),
     dryRun: deps.dryRun,
   });
-  if (result.outcome === 'applied') await recordLastDecisions(deps, result, call);
+  // Only over the state this tick wrote: a tick that lost the conditional write records nothing.
+  if (result.outcome === 'applied' && result.recorded) await recordLastDecisions(deps, result, call);
   const answer: ControllerAnswer = {
     trigger,
     outcome: result.outcome,

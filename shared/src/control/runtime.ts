@@ -1,8 +1,7 @@
 import { AwsQueryProtocol } from '@aws-sdk/core/protocols';
 import { KubeConfig } from '@kubernetes/client-node';
 import { awsClientsFromEnv, type AwsClients } from '../adapters/aws/clients.ts';
-import { EksTokenProvider } from '../adapters/aws/eks-token.ts';
-import { eksKubeConfig } from '../adapters/kubernetes/kubeconfig.ts';
+import { eksAccess, eksKubeConfig } from '../adapters/kubernetes/kubeconfig.ts';
 import { portsFromEnv } from '../adapters/production-ports.ts';
 import type { Clock, Ports } from '../reconcile/ports.ts';
 import { systemClock } from './override-runtime.ts';
@@ -44,8 +43,7 @@ export function kubeConfigFor(access: ClusterAccess, region: string | undefined)
     return kc;
   }
   if (!region) throw new Error('no AWS region for the EKS token: expected AWS_REGION (Lambda sets it)');
-  const tokens = new EksTokenProvider({ clusterName: access.name, region });
-  return eksKubeConfig({ name: access.name, endpoint: access.endpoint, certificateAuthorityData: access.certificateAuthorityData, token: () => tokens.token() });
+  return eksKubeConfig(eksAccess({ name: access.name, endpoint: access.endpoint, certificateAuthorityData: access.certificateAuthorityData }, region));
 }
 
 export function controllerRuntime(config: ControllerConfig, parts: RuntimeParts = {}, env: NodeJS.ProcessEnv = process.env): ControllerRuntime {

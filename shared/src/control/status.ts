@@ -66,7 +66,7 @@ export function withLastDecisions(state: ControllerState, decisions: ReadonlyArr
     if (!current) continue;
     current = { ...current, lastDecision: lastDecisionOf(d, policy, at) };
     // The override function clears without a tick in between, so an override that ends in a
-    // tick has expired.
+    // tick has expired (or no longer names a unit of the service); the alert says which.
     for (const alert of d.alerts.filter((a) => a.kind === 'override-ended')) {
       current = withHistory(current, { at, event: 'override-expired', by: 'hwai', detail: alert.message });
     }

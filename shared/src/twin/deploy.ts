@@ -12,7 +12,7 @@ import {
   CreateTargetGroupCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
-import { ApiException } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
 import { RULE_TAG } from '../adapters/aws/elbv2-router.ts';
 import { SCALED_OBJECTS } from '../adapters/kubernetes/scaled-object.ts';
 import { FAMILY_LABEL } from '../adapters/kubernetes/karpenter-signals.ts';
@@ -192,10 +192,29 @@ async function deployCluster(clients: TwinClients, world: World, fleet: FleetSpe
       },
     });
   }
+  await untilServed(clients);
   const dir = mkdtempSync(join(tmpdir(), 'hwai-twin-'));
   const file = join(dir, 'kubeconfig');
   writeFileSync(file, clients.controllerKubeConfig.exportConfig(), { mode: 0o600 });
   return file;
+}
+
+/**
+ * A just-started apiserver answers 429 "storage is (re)initializing" for a new CRD's objects for
+ * a moment after it is Established; the first tick must not read that as missing signals.
+ */
+async function untilServed(clients: TwinClients, timeoutMs = 60_000): Promise<void> {
+  const custom = clients.controllerKubeConfig.makeApiClient(CustomObjectsApi);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await Promise.all(['nodeclaims', 'nodepools'].map((plural) => custom.listClusterCustomObject({ group: 'karpenter.sh', version: 'v1', plural })));
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`twin: Karpenter's objects not served ${timeoutMs / 1000} s after the start`, { cause: error });
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
 async function ignoreConflict(create: () => Promise<unknown>): Promise<void> {

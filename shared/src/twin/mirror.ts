@@ -1,9 +1,11 @@
 import { PutMetricDataCommand, type MetricDatum } from '@aws-sdk/client-cloudwatch';
+import { RunInstancesCommand, type _InstanceType } from '@aws-sdk/client-ec2';
 import { DeregisterTargetsCommand, DescribeRulesCommand, RegisterTargetsCommand } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { PatchStrategy, setHeaderOptions, type V1Pod, type V1PodStatus } from '@kubernetes/client-node';
 import { FAMILY_LABEL } from '../adapters/kubernetes/karpenter-signals.ts';
 import { scalingOf } from '../adapters/kubernetes/keda-autoscaler.ts';
 import { SCALED_OBJECTS, type ScaledObject } from '../adapters/kubernetes/scaled-object.ts';
+import type { PoolSignal } from '../core/types.ts';
 import { podPhase, type Pod, type PodPhase, type UnitWorld, type World } from '../sim/world.ts';
 import type { TwinClients } from './clients.ts';
 import { nodePoolOf, type TwinDeployment } from './deploy.ts';
@@ -12,14 +14,17 @@ import { nodePoolOf, type TwinDeployment } from './deploy.ts';
  * The simulated world written onto the harness before each tick, as the parts it stands for
  * write it in a cluster, and the controller's writes read back into the world after it:
  *
- * - the model servers' EMF metrics: each unit's complete minutes into moto's CloudWatch, one
- *   `RequestCount` (requests in the minute) and one `Latency` (the minute's p99, ms) datapoint
- *   per minute, stamped with the minute's start; a minute with no requests has no datapoint;
+ * - the model servers' EMF metrics: each unit's complete minutes into moto's CloudWatch once the
+ *   world's metric delay is over, `RequestCount` (every request received), `SuccessCount`,
+ *   `ErrorCount` and `Latency` (the minute's p99 of 2xx, ms) per minute, stamped with the
+ *   minute's start; a minute with no requests has no datapoint;
  * - KEDA's HPA: the Deployment's replicas;
  * - the scheduler and the kubelet: one pod per world pod, with PodScheduled False/Unschedulable
  *   while Karpenter has no node for it, PodScheduled True once it has, Ready True once it serves;
  * - Karpenter: a launched NodeClaim per node, and an InsufficientCapacityError event (on a
  *   NodeClaim it then deleted) for each refused launch;
+ * - EC2: nodes the world takes away (a limit below the running count) come back to the caller,
+ *   which sends the controller the EventBridge interruption event EC2 would;
  * - the Load Balancer Controller's TargetGroupBinding: each ready pod's IP registered in its
  *   unit's target group once the world's health checks passed it (moto reports a registered IP
  *   target healthy at once: it runs no health checks, so the twin's healthy count is the world's,
@@ -45,6 +50,7 @@ export class WorldMirror {
   private readonly targets = new Map<string, Set<string>>();
   private readonly minutesPublished = new Map<string, number>();
   private signalsPublished = 0;
+  private readonly instances = new Map<string, { instanceId: string; instanceType: string }>();
 
   constructor(
     private readonly clients: TwinClients,
@@ -57,9 +63,25 @@ export class WorldMirror {
     return new Date(this.epochMs + second * 1000);
   }
 
-  /** Writes what changed in the world since the last call. */
-  async publish(): Promise<void> {
-    await Promise.all([this.publishMetrics(), this.publishSignals(), ...[...this.world.units.values()].map((u) => this.publishUnit(u))]);
+  /**
+   * Writes what changed in the world since the last call. Returns the interruptions that
+   * happened since, dated on the twin's clock: EC2 tells of them with an EventBridge event,
+   * which the caller sends.
+   */
+  async publish(): Promise<PoolSignal[]> {
+    const [interruptions] = await Promise.all([this.publishSignals(), this.publishMetrics(), ...[...this.world.units.values()].map((u) => this.publishUnit(u))]);
+    return interruptions;
+  }
+
+  /** An EC2 instance of `family` in moto, to name in an interruption event (one per family). */
+  async instanceOf(family: string): Promise<{ instanceId: string; instanceType: string }> {
+    const known = this.instances.get(family);
+    if (known) return known;
+    const instanceType = [...this.world.units.values()].find((u) => u.unit.family === family)!.unit.instanceType;
+    const out = await this.clients.aws.ec2.send(new RunInstancesCommand({ ImageId: 'ami-0a1b2c3d4e5f60718', InstanceType: instanceType as _InstanceType, MinCount: 1, MaxCount: 1 }));
+    const instance = { instanceId: out.Instances![0]!.InstanceId!, instanceType };
+    this.instances.set(family, instance);
+    return instance;
   }
 
   /** Reads the listener rules' weights and the ScaledObjects' settings into the world. */
@@ -111,14 +133,17 @@ export class WorldMirror {
     }
   }
 
-  /** Karpenter's refusals as it records them: an event on the NodeClaim it then deletes. */
-  private async publishSignals(): Promise<void> {
+  /** Karpenter's refusals as it records them: an event on the NodeClaim it then deletes. Returns the interruptions. */
+  private async publishSignals(): Promise<PoolSignal[]> {
     const fresh = this.world.signals.slice(this.signalsPublished);
     this.signalsPublished = this.world.signals.length;
+    const interruptions: PoolSignal[] = [];
     for (const [i, signal] of fresh.entries()) {
-      if (signal.kind !== 'insufficient-capacity') {
-        throw new TwinUnsupportedError(`twin: the world produced a ${signal.kind} signal (${signal.detail}); the twin mirrors only Karpenter's refused launches (EC2 events are not sent to the controller yet)`);
+      if (signal.kind === 'interruption') {
+        interruptions.push({ ...signal, at: this.epochMs + signal.at });
+        continue;
       }
+      if (signal.kind !== 'insufficient-capacity') throw new TwinUnsupportedError(`twin: the world produced a ${signal.kind} signal (${signal.detail}), which the twin does not mirror`);
       const unit = [...this.world.units.values()].find((u) => u.unit.family === signal.family)!.unit;
       const claim = `${nodePoolOf(unit)}-ice${this.signalsPublished - fresh.length + i}`;
       const at = this.iso(signal.at / 1000);
@@ -137,6 +162,7 @@ export class WorldMirror {
         },
       });
     }
+    return interruptions;
   }
 
   private async publishUnit(u: UnitWorld): Promise<void> {

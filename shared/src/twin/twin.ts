@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { controllerConfig } from '../control/config.ts';
-import type { Mode } from '../core/types.ts';
+import type { Mode, PoolSignal } from '../core/types.ts';
 import type { ControllerAnswer } from '../control/controller.ts';
 import { controllerHandler } from '../control/controller-lambda.ts';
 import { controllerRuntime } from '../control/runtime.ts';
@@ -11,7 +12,7 @@ import type { TickError } from '../reconcile/tick.ts';
 import { simulate, type ControllerFactory, type TickRecord } from '../sim/run.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import type { PolicyKind } from '../spec/schema.ts';
-import { compareTicks, type Agreement } from './agreement.ts';
+import { compareTicks, tickDifferences, type Agreement } from './agreement.ts';
 import { twinClients, lambdaProcessEnvironment, type TwinEndpoints } from './clients.ts';
 import { deployTwin, twinFleet, twinNamespace } from './deploy.ts';
 import { WorldMirror } from './mirror.ts';
@@ -41,10 +42,19 @@ export interface TwinOptions {
   policy?: PolicyKind;
   /** Stop after this many ticks (warm-up included); default: the whole scenario. */
   maxTicks?: number;
-  /** After each twin tick: how many done, and that tick's record. */
-  onTick?: (done: number, record: TickRecord) => void;
+  /** After each twin tick: how many done, of how many, and how many of those decided as the in-process run. */
+  onTick?: (progress: TwinProgress) => void;
   /** Default: now. */
   now?: number;
+  /** A line per stage (in-process run, deployment). */
+  log?: (line: string) => void;
+}
+
+export interface TwinProgress {
+  done: number;
+  total: number;
+  equal: number;
+  record: TickRecord;
 }
 
 export interface TwinResult {
@@ -53,6 +63,8 @@ export interface TwinResult {
   /** Wall-clock seconds of the twin's ticks (deployment excluded) and per tick. */
   seconds: number;
   secondsPerTick: number;
+  /** Ticks the world's interruptions triggered, sent as EC2's EventBridge event: world second and family. */
+  interruptionTicks: Array<{ second: number; family: string }>;
   /** Ticks whose controller reported errors (a failed read or write on the harness). */
   tickErrors: Array<{ second: number; errors: TickError[] }>;
   inProcess: TickRecord[];
@@ -73,21 +85,42 @@ export async function runTwin(options: TwinOptions): Promise<TwinResult> {
 
   const inProcess: TickRecord[] = [];
   await simulate(scenario, { ...common, onTick: (r) => inProcess.push(r) });
+  options.log?.(`in-process run: ${inProcess.length} ticks of policy ${policy}; deploying the fleet on the harness (namespace ${namespace})`);
 
   const twin: TickRecord[] = [];
+  let equal = 0;
   const tickErrors: TwinResult['tickErrors'] = [];
+  const interruptionTicks: TwinResult['interruptionTicks'] = [];
   let started = 0;
-  const controller = harnessController(options.endpoints, namespace, tickErrors, () => (started = Date.now()));
+  const controller = harnessController(options.endpoints, namespace, { tickErrors, interruptionTicks }, () => (started = Date.now()));
   await simulate(scenario, {
     ...common,
     controller,
-    onTick: (r) => {
-      twin.push(r);
-      options.onTick?.(twin.length, r);
+    onTick: (record) => {
+      const expected = inProcess[twin.length];
+      if (expected && tickDifferences(expected, record).length === 0) equal++;
+      twin.push(record);
+      options.onTick?.({ done: twin.length, total: inProcess.length, equal, record });
     },
   });
   const seconds = (Date.now() - started) / 1000;
-  return { policy, agreement: compareTicks(inProcess, twin), seconds, secondsPerTick: seconds / Math.max(1, twin.length), tickErrors, inProcess, twin };
+  return { policy, agreement: compareTicks(inProcess, twin), seconds, secondsPerTick: seconds / Math.max(1, twin.length), tickErrors, interruptionTicks, inProcess, twin };
+}
+
+/** EC2's Spot interruption warning for an instance of the signal's family, at the signal's time. */
+async function interruptionEvent(mirror: WorldMirror, signal: PoolSignal, region: string): Promise<Record<string, unknown>> {
+  const { instanceId } = await mirror.instanceOf(signal.family);
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'EC2 Spot Instance Interruption Warning',
+    source: 'aws.ec2',
+    account: '123456789012',
+    time: new Date(signal.at).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region,
+    resources: [`arn:aws:ec2:${region}a:instance/${instanceId}`],
+    detail: { 'instance-id': instanceId, 'instance-action': 'terminate' },
+  };
 }
 
 /** A Lambda context as the handler reads it: a request id and a minute to run. */
@@ -112,7 +145,7 @@ function lambdaContext(requestId: string): Context {
  * The controller of the twin's loop: deploys the fleet on the harness, then each tick publishes
  * the world, invokes the controller Lambda's handler with a scheduled tick, and reads back.
  */
-function harnessController(endpoints: TwinEndpoints, namespace: string, tickErrors: TwinResult['tickErrors'], ready: () => void): ControllerFactory {
+function harnessController(endpoints: TwinEndpoints, namespace: string, seen: Pick<TwinResult, 'tickErrors' | 'interruptionTicks'>, ready: () => void): ControllerFactory {
   return async ({ fleet, world, policy, clock, epochMs }) => {
     const clients = twinClients(endpoints);
     const deployment = await deployTwin(clients, world, fleet, namespace, policy);
@@ -129,9 +162,13 @@ function harnessController(endpoints: TwinEndpoints, namespace: string, tickErro
     let n = 0;
     return {
       async tick(second) {
-        await mirror.publish();
-        const answer = (await handler({ kind: 'scheduled-tick' }, lambdaContext(`twin-tick-${n++}`))) as ControllerAnswer;
-        if (answer.errors.length > 0) tickErrors.push({ second, errors: answer.errors });
+        const interruptions = await mirror.publish();
+        // A tick the world's interruption triggered is, in production, the EventBridge rule's
+        // invoke with EC2's event (the in-process loop ticks at once too); else the schedule's.
+        const event = interruptions.length > 0 ? await interruptionEvent(mirror, interruptions[0]!, endpoints.region) : { kind: 'scheduled-tick' };
+        const answer = (await handler(event, lambdaContext(`twin-tick-${n++}`))) as ControllerAnswer;
+        if (answer.errors.length > 0) seen.tickErrors.push({ second, errors: answer.errors });
+        if (interruptions.length > 0) seen.interruptionTicks.push({ second, family: interruptions[0]!.family });
         await mirror.readBack();
         // The handler answers modes and weights, not reasons or alert objects: the twin compares decisions.
         return { services: answer.services.map((s) => ({ service: s.service, mode: s.mode as Mode, reasons: [] })), alerts: [] };
