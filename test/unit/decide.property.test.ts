@@ -264,8 +264,11 @@ describe.each(['step', 'optimizer'] as const)('hysteresis: %s', (policy) => {
   // Signals that expire within a tick and probes allowed every tick, so a flipping signal really
   // flips the pool between short and proven-back as fast as the rules allow.
   const twitchy = fleetOf(seedLikeUnits(), { shortageSignalSeconds: 30, probeIntervalSeconds: 60, holdSeconds: 600 });
+  // 'bursts': short for 5 ticks in every 30, so a pool that stays clear long enough lets the
+  // optimizer (which goes back to cost only after the pools were clear for its hold) change twice.
   const pattern = fc.oneof(
     fc.constant('flip' as const),
+    fc.constant('bursts' as const),
     fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }),
   );
 
@@ -278,7 +281,7 @@ describe.each(['step', 'optimizer'] as const)('hysteresis: %s', (policy) => {
         let mode = 'cost';
         readySeries.forEach((ready, i) => {
           const now = NOW + i * twitchy.policy.tickSeconds * 1000;
-          const on = signalPattern === 'flip' ? i % 2 === 0 : signalPattern[i];
+          const on = signalPattern === 'flip' ? i % 2 === 0 : signalPattern === 'bursts' ? i % 30 < 5 : signalPattern[i];
           const signals = on ? [{ family: 'inf2', kind: 'insufficient-capacity' as const, at: now }] : [];
           const obs = anObservation(twitchy, now, { inf2: { readyPods: ready, healthyTargets: ready } }, signals, 800);
           const d = decide(twitchy, obs, state, now, policy);
