@@ -271,3 +271,13 @@ describe('renderReport: what a reader compares across policies', () => {
     for (const n of pods) expect(Number.isInteger(n)).toBe(true);
   });
 });
+
+describe('renderReport: the clairvoyant bound', () => {
+  it('is a row of the comparison table, and every policy shows its ratio to it', () => {
+    const result = makeSimulationResult({ minutes: 60 }, { bound: { totalCost: 80, costPerMillion: 40 } });
+    const html = renderReport(result);
+    const table = html.slice(html.indexOf('data-table="comparison"'), html.indexOf('</table>'));
+    expect(table).toMatch(/<tr class="bound"[^>]*><th scope="row">bound<\/th><td class="num">\$80\.00<\/td><td class="num">\$40\.00<\/td><td class="num">1\.00<\/td>/);
+    for (const r of result.runs) expect(table).toMatch(new RegExp(`<td class="num( best)?">${(r.summary.costPerMillion / 40).toFixed(2).replace('.', '\\.')}</td>`));
+  });
+});

@@ -24,6 +24,7 @@ table.summary th,table.summary td{padding:7px 10px;border-bottom:1px solid var(-
 table.summary thead th{text-align:right;font-size:12px;color:var(--muted);font-weight:600;white-space:nowrap}
 table.summary thead th:first-child,table.summary tbody th{text-align:left}
 table.summary tbody th a{color:var(--fg);text-decoration:none;font-weight:600}
+table.summary tr.bound th,table.summary tr.bound td{color:var(--muted);font-style:italic;font-weight:400}
 table.summary td.num{text-align:right;white-space:nowrap}
 table.summary td.best{color:#0f7b3f;font-weight:700}
 table.summary tbody tr:hover{background:#f8f9fb}

@@ -34,6 +34,13 @@ export function comparisonTable(result: SimulationResult): string {
       text: (r) => formatDollars(r.summary.costPerMillion),
       lowerIsBetter: true,
     },
+    {
+      header: '× bound',
+      title: 'Cost per 1M successful requests over the clairvoyant lower bound',
+      value: (r) => (result.bound.costPerMillion > 0 ? r.summary.costPerMillion / result.bound.costPerMillion : null),
+      text: (r) => (result.bound.costPerMillion > 0 ? (r.summary.costPerMillion / result.bound.costPerMillion).toFixed(2) : '—'),
+      lowerIsBetter: true,
+    },
     { header: 'Served requests', title: 'Successful requests', value: (r) => r.summary.servedRequests, text: (r) => formatNumber(r.summary.servedRequests), lowerIsBetter: false },
     { header: 'Failed requests', title: 'Requests that failed (5xx)', value: (r) => r.summary.failedRequests, text: (r) => formatNumber(r.summary.failedRequests), lowerIsBetter: true },
     { header: 'Minutes over SLO', title: 'Minutes with p99 over the SLO', value: (r) => r.summary.minutesOverSlo, text: (r) => formatNumber(r.summary.minutesOverSlo), lowerIsBetter: true },
@@ -64,7 +71,12 @@ export function comparisonTable(result: SimulationResult): string {
       return `<tr><th scope="row"><a href="#policy-${ri}"><i class="dot" style="--c:${policyColor(ri)}"></i>${esc(r.summary.policy)}</a></th>${cells}</tr>`;
     })
     .join('');
-  return `<table class="summary" data-table="comparison"><thead>${head}</thead><tbody>${body}</tbody></table>`;
+  // The bound serves all demand and has no behaviour: only its costs are shown.
+  const b = result.bound;
+  const boundRow =
+    `<tr class="bound" title="Clairvoyant lower bound: exact future demand and capacity, the cheapest whole pods at the breaking point each minute, no start-up or scale-down waste">` +
+    `<th scope="row">bound</th><td class="num">${esc(formatDollars(b.totalCost))}</td><td class="num">${esc(formatDollars(b.costPerMillion))}</td><td class="num">1.00</td>${'<td></td>'.repeat(cols.length - 3)}</tr>`;
+  return `<table class="summary" data-table="comparison"><thead>${head}</thead><tbody>${body}${boundRow}</tbody></table>`;
 }
 
 export function scenarioFacts(result: SimulationResult): string {
