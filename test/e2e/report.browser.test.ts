@@ -98,10 +98,11 @@ describe('HTML report in headless Chromium', () => {
     }
   });
 
-  it('shows the comparison table with a row per policy', async () => {
+  it('shows the comparison table with a row per policy, then the bound', async () => {
     const rows = await page.locator('table[data-table="comparison"] tbody tr').allTextContents();
-    expect(rows).toHaveLength(SEED_POLICIES.length);
+    expect(rows).toHaveLength(SEED_POLICIES.length + 1);
     SEED_POLICIES.forEach((p, i) => expect(rows[i]).toContain(p));
+    expect(rows.at(-1)).toMatch(/^bound\$/);
   });
 
   it('reads out the numbers under the pointer, on one cursor across the charts', async () => {
