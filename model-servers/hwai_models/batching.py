@@ -54,6 +54,7 @@ class MicroBatcher(Generic[In, Out]):
         self._queue: asyncio.Queue[tuple[In, asyncio.Future[Any]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._forming: list[tuple[In, asyncio.Future[Any]]] = []  # taken from the queue, not yet running
         self.running = 0  # items in batches now in flight
         self.failure: str | None = None
         self.batches = 0
@@ -70,7 +71,7 @@ class MicroBatcher(Generic[In, Out]):
             self._task.cancel()
             try:
                 await self._task
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Exception):  # a loop that died said why in failure
                 pass
             self._task = None
         if self._inflight:
@@ -101,8 +102,10 @@ class MicroBatcher(Generic[In, Out]):
         self.failure = f"batching loop died: {type(e).__name__}: {e}"
         log.error("%s", self.failure, exc_info=e)
         err = EngineFailed(self.failure)
+        held, self._forming = self._forming, []
         while not self._queue.empty():
-            _, fut = self._queue.get_nowait()
+            held.append(self._queue.get_nowait())
+        for _, fut in held:
             if not fut.done():
                 fut.set_exception(err)
 
@@ -121,7 +124,7 @@ class MicroBatcher(Generic[In, Out]):
             first = await self._queue.get()
             if first[1].cancelled():
                 continue
-            batch = [first]
+            batch = self._forming = [first]
             self._take_ready(batch)
             if len(batch) < self.max_batch and self.wait_s > 0:
                 deadline = loop.time() + self.wait_s
@@ -138,6 +141,7 @@ class MicroBatcher(Generic[In, Out]):
             await self._sem.acquire()
             self._take_ready(batch)  # requests that arrived while the model was busy join now
             batch = [e for e in batch if not e[1].cancelled()]  # callers gone while it waited
+            self._forming = []
             if not batch:
                 self._sem.release()
                 continue
