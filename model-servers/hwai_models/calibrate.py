@@ -16,10 +16,10 @@ breaking point is the highest passing step: ``maxRpm`` is its rate (which the se
 
 A step is only evidence about the server if the client kept to its schedule. The tester records
 when each request actually left (not when it was due); when the client falls behind (a busy
-machine, a slow event loop) the last request leaves late and the rate it really offered,
-``sent / (duration + lateness of the last send)``, drops below the intended one. A step whose
-offered rate falls short by more than ``--client-tolerance`` is *client-limited*: neither a pass
-nor a failure. The ramp stops there, no breaking point is claimed from it, and the run says the
+machine, a slow event loop) its requests leave later and later, and the rate it really offered,
+``offered * duration / (duration + lateness of the latest send)``, drops below the intended one.
+A step whose offered rate falls short by more than ``--client-tolerance`` is *client-limited*:
+neither a pass nor a failure. The ramp stops there, no breaking point is claimed from it, and the run says the
 client could not offer the rate (run the calibrator on a bigger machine or split the load).
 
 Outputs: the calibration YAML (merged into an existing file: other units are kept), a PNG of
@@ -36,7 +36,6 @@ import json
 import math
 import random
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,8 +60,8 @@ class Step:
     mean: float = math.inf
     passed: bool = False
     phase: str = "ramp"
-    # What the client really offered: requests sent over the step stretched by the lateness of
-    # the last send (equal to offered_rpm when the client kept its schedule).
+    # What the client really offered: the intended rate over the step stretched by the lateness
+    # of its latest send (equal to offered_rpm when the client kept its schedule).
     sent_rpm: float = 0.0
     max_send_lag_s: float = 0.0
     client_limited: bool = False
@@ -86,11 +85,13 @@ class LoadTester:
         self.timeout = timeout
         self.arrivals = arrivals
         self.rng = random.Random(seed)
-        self.t0 = time.perf_counter()
+        self.t0: float | None = None  # the event loop's clock at the first step
 
     async def run_step(self, client: httpx.AsyncClient, rpm: float, duration: float, phase: str = "ramp") -> Step:
         loop = asyncio.get_running_loop()
-        step = Step(offered_rpm=rpm, start_s=time.perf_counter() - self.t0, duration_s=duration, phase=phase)
+        if self.t0 is None:
+            self.t0 = loop.time()
+        step = Step(offered_rpm=rpm, start_s=loop.time() - self.t0, duration_s=duration, phase=phase)
         rate = rpm / 60.0
         # The arrival schedule, relative to the step's start: exactly round(rate * duration)
         # arrivals, evenly spaced ("uniform") or at uniformly random instants (a Poisson process
@@ -129,7 +130,7 @@ class LoadTester:
         step.sent = len(tasks)
         # Lateness of the sends: a task that never started is as late as the step's end allows.
         step.max_send_lag_s = max(lags + [loop.time() - start - at for at in times[len(lags):]], default=0.0)
-        step.sent_rpm = step.sent / (duration + step.max_send_lag_s) * 60.0
+        step.sent_rpm = rpm * duration / (duration + step.max_send_lag_s)
         lat_all: list[float] = []
         ok_lat: list[float] = []
         last_done = duration
@@ -170,9 +171,10 @@ def judge(step: Step, slo: float, pct: float, max_error_rate: float, min_achieve
 
 
 async def wait_ready(client: httpx.AsyncClient, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     last = ""
-    while time.monotonic() < deadline:
+    while loop.time() < deadline:
         try:
             r = await client.get(url.rstrip("/") + "/readiness", timeout=5)
             if r.status_code == 200:
@@ -184,9 +186,12 @@ async def wait_ready(client: httpx.AsyncClient, url: str, timeout: float) -> Non
     raise SystemExit(f"server at {url} not ready after {timeout} s: {last}")
 
 
-async def calibrate(a: argparse.Namespace, log: Any = print) -> dict[str, Any]:
+async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
+    """Ramp and bisect against ``a.url``. Every wait goes through the event loop's clock, so a
+    test can run it under a loop whose time is virtual (``transport`` then reaches a server on
+    that clock)."""
     limits = httpx.Limits(max_connections=a.max_connections, max_keepalive_connections=a.max_connections)
-    async with httpx.AsyncClient(limits=limits) as client:
+    async with httpx.AsyncClient(limits=limits, transport=transport) as client:
         await wait_ready(client, a.url, a.wait_ready)
         info: dict[str, Any] = {}
         try:
@@ -407,7 +412,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, run: Any = asyncio.run, transport: httpx.AsyncBaseTransport | None = None) -> int:
+    """The command. ``run`` runs the coroutine (a test passes a virtual-time loop's) and
+    ``transport`` reaches the server (a test's server on that loop's clock)."""
     a = parser().parse_args(argv)
     if a.growth <= 1.0 and a.step_rpm is None:
         raise SystemExit("--growth must be > 1")
@@ -416,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         a.body = json.loads(raw)
     except ValueError as e:
         raise SystemExit(f"request body is not JSON: {e}")
-    result = asyncio.run(calibrate(a, log=lambda m: print(m, file=sys.stderr, flush=True)))
+    result = run(calibrate(a, log=lambda m: print(m, file=sys.stderr, flush=True), transport=transport))
     result["method"] = method_text(a)
     best = result["breakingPoint"]
     if a.json:

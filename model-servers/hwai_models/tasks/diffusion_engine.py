@@ -241,18 +241,19 @@ class DiffusionEngine:
         gone = [j for j in self._active if j.cancel_requested]
         if not gone:
             return
+        # Statistics first: whoever sees the slot free sees the job counted.
+        self.cancelled += len(gone)
         self._active = [j for j in self._active if not j.cancel_requested]
         for j in gone:
             j.latents = j.cond = j.uncond = j.t_dev = j.t_prev_dev = j.g_dev = None
             j.future.set_exception(JobCancelled(f"cancelled after {j.i} of {j.steps} steps"))
-        self.cancelled += len(gone)
         log.info("%d cancelled jobs left the batch", len(gone))
 
     def _fail(self, jobs: list[DiffusionJob], e: BaseException) -> None:
         for j in jobs:
             if not j.future.done():
-                j.future.set_exception(e)
                 self.failed += 1
+                j.future.set_exception(e)
 
     def _die(self, e: BaseException) -> None:
         """The loop cannot go on: fail every job the engine holds and refuse new ones."""
@@ -270,8 +271,8 @@ class DiffusionEngine:
         for j in jobs:
             if not j.future.done():
                 if j.future.running() or j.future.set_running_or_notify_cancel():
-                    j.future.set_exception(err)
                     self.failed += 1
+                    j.future.set_exception(err)
 
     def _timesteps_for(self, n: int) -> list[int]:
         if n not in self._timesteps:
@@ -438,10 +439,10 @@ class DiffusionEngine:
                 if not j.future.done():
                     j.future.set_exception(JobCancelled("cancelled after its last step"))
                 continue
+            self.served += 1
             j.future.set_result(
                 (arr[k].copy(), {"queue_ms": round((j.t_admit - j.t_submit) * 1000, 2), "total_ms": round((now - j.t_submit) * 1000, 2), "max_batch": j.max_batch_seen})
             )
-            self.served += 1
 
     def info(self) -> dict[str, Any]:
         return {
