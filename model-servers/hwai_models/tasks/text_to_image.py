@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import backends
 from ..config import Backend, Settings, Task
 from ..hub import resolve_model_path
-from . import text_to_image_neuron as neuron
 from .base import BatchedRunner, InputError
 from .diffusion_engine import DiffusionEngine, DiffusionJob
 
@@ -70,7 +69,10 @@ class TextToImageRunner(BatchedRunner):
         s = self.settings
         self.model_path = path = resolve_model_path(s)
         if s.backend == Backend.NEURON:
-            self.pipe = neuron.load_pipeline(path)
+            from .text_to_image_neuron import NeuronStableDiffusion
+
+            self.pipe = NeuronStableDiffusion(path, s)
+            self.max_batch = min(s.max_batch_size, self.pipe.batch_size)
             return
         import torch
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -107,7 +109,7 @@ class TextToImageRunner(BatchedRunner):
         await super().stop()
 
     def run_batch(self, items: list[tuple[ImageRequest, int]]) -> list[Any]:  # pragma: no cover - Neuron only
-        return neuron.run_batch(self.pipe, items)
+        return self.pipe.run(items)
 
     def info(self) -> dict[str, Any]:
         return self.engine.info() if self.engine is not None else super().info()
