@@ -94,3 +94,22 @@ def test_dead_batcher_fails_health(models: dict[str, Any], live: Any) -> None:
     assert h.status_code == 503 and "injected: batching bug" in h.json()["error"]
     assert httpx.post(srv.url + srv.route, json={"text": "fine"}, timeout=60).status_code == 503
     assert [l["status"] for l in srv.emf.lines()] == [503, 503] and all(l["ErrorCount"] == 1 for l in srv.emf.lines())
+
+
+def test_error_escaping_the_route_is_still_counted(live: Any) -> None:
+    # An answer the app cannot even serialise fails after the route's own error handling: the
+    # client still gets a 500 and the EMF line still says so.
+    s = settings_for("sleep", None, sleep_ms=1.0)
+    srv = live(s)
+    srv.wait_ready()
+    infer = srv.runner.infer
+
+    async def unserialisable(req: Any) -> Any:  # fault injector
+        await infer(req)
+        return {"value": object()}
+
+    srv.runner.infer = unserialisable
+    r = httpx.post(srv.url + srv.route, json={"payload": "x"}, timeout=60)
+    assert r.status_code == 500
+    (line,) = srv.emf.lines()
+    assert line["status"] == 500 and line["RequestCount"] == 1 and line["ErrorCount"] == 1 and "SuccessCount" not in line
