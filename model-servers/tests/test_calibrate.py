@@ -188,6 +188,28 @@ def test_client_limited_refinement_keeps_the_bracketed_breaking_point(tmp_path: 
     assert "client-limited: meant to offer 734.8 rpm" in err
 
 
+def test_calibrates_a_real_server(tmp_path: Path) -> None:
+    """The wiring against the real server, over real HTTP: the unit and route come from its /info,
+    requests reach its inference route, the file is written. One request a second, and a step that
+    passes on any machine (30 s SLO, no throughput floor): what is checked here is not timing."""
+    from .test_server_process import start
+
+    proc, url = start({"HWAI_TASK": "sleep", "HWAI_SERVICE": "calib", "HWAI_UNIT": "calib-real", "HWAI_SLEEP_MS": "1", "HWAI_DRAIN_SECONDS": "0"})
+    out = tmp_path / "calibration.yaml"
+    try:
+        rc = calibrate.main([
+            "--url", url, "--body", '{"payload": "x"}', "--slo", "30", "--start-rpm", "60", "--max-rpm", "60", "--step-seconds", "2",
+            "--min-achieved", "0", "--client-tolerance", "0.99", "--cooldown", "0", "--out", str(out),
+        ])
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    assert rc == 0
+    assert yaml.safe_load(out.read_text())["units"]["calib-real"]["maxRpm"] == 60.0
+    emf = [json.loads(l) for l in (proc.logs / "stdout").read_text().splitlines() if l.strip()]  # type: ignore[attr-defined]
+    assert len(emf) == 2 and all(l["route"] == "/v1/sleep" and l["SuccessCount"] == 1 for l in emf)
+
+
 def test_client_limited_step_is_neither_pass_nor_failure() -> None:
     s = calibrate.Step(offered_rpm=600, start_s=0, duration_s=10, sent=100, ok=100, achieved_rpm=600, p99=0.1, pct=0.1, sent_rpm=600)
     assert not calibrate.client_limited(s, 0.1)
