@@ -6,7 +6,7 @@ Each is one forward pass per batch: concurrent requests are micro-batched into o
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 

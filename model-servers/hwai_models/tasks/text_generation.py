@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import backends
-from ..config import Backend, Settings, Task
+from ..config import Backend, Task
 from ..hub import resolve_model_path
 from .base import BatchedRunner, InputError
 
