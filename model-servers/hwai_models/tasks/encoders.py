@@ -6,15 +6,14 @@ Each is one forward pass per batch: concurrent requests are micro-batched into o
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import backends
-from ..batching import MicroBatcher
 from ..config import Backend, Settings, Task
 from ..hub import resolve_model_path
-from .base import Runner, decode_image
+from .base import BatchedRunner, InputError, decode_image
 
 
 
@@ -29,23 +28,13 @@ def _warmup_image() -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class _Batched(Runner):
-    """Shared plumbing: load model + preprocessor, a micro-batcher, a batch function."""
+class _Batched(BatchedRunner):
+    """Shared plumbing: load model + preprocessor, a batch function under inference mode."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.model: Any = None
-        self.batcher: MicroBatcher[Any, Any] | None = None
-        self.max_batch = settings.max_batch_size
-
-    async def start(self) -> None:
-        s = self.settings
-        self.batcher = MicroBatcher(self.run_batch, self.max_batch, s.batch_wait_ms, s.max_concurrency, s.max_queue, self.task.value)
-        self.batcher.start()
-
-    async def stop(self) -> None:
-        if self.batcher:
-            await self.batcher.stop()
+        self.batch_name = self.task.value
 
     def _place(self, model: Any) -> Any:
         import torch
@@ -76,10 +65,6 @@ class _Batched(Runner):
 
     def _run_batch(self, items: list[Any]) -> list[Any]:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def info(self) -> dict[str, Any]:
-        b = self.batcher
-        return {"batches": b.batches, "items": b.items, "maxBatch": b.max_seen_batch} if b else {}
 
 
 # --------------------------------------------------------------------------- sentiment
@@ -112,11 +97,8 @@ class SentimentRunner(_Batched):
 
     async def infer(self, req: SentimentRequest) -> dict[str, Any]:
         if len(req.text) > self.settings.max_input_chars:
-            from .base import InputError
-
             raise InputError("text", f"longer than {self.settings.max_input_chars} characters")
-        assert self.batcher
-        return await self.batcher.submit(req.text)
+        return await self.submit(req.text)
 
     def _run_batch(self, items: list[str]) -> list[dict[str, Any]]:
         enc = self.tokenizer(items, padding=True, truncation=True, max_length=self.max_len, return_tensors="pt")
@@ -161,8 +143,7 @@ class _VisionRunner(_Batched):
 
     async def infer(self, req: Any) -> dict[str, Any]:
         img = await asyncio.get_running_loop().run_in_executor(None, decode_image, req.image, "image", self.settings)
-        assert self.batcher
-        return await self.batcher.submit(self.batch_item(req, img))
+        return await self.submit(self.batch_item(req, img))
 
 
 # --------------------------------------------------------------------------- image classification

@@ -11,10 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import backends
-from ..batching import MicroBatcher
-from ..config import Backend, Settings, Task
+from ..config import Backend, Task
 from ..hub import resolve_model_path
-from .base import InputError, Runner
+from .base import BatchedRunner, InputError
 
 
 class Message(BaseModel):
@@ -39,15 +38,11 @@ class GenerateRequest(BaseModel):
         return self
 
 
-class TextGenerationRunner(Runner):
+class TextGenerationRunner(BatchedRunner):
     task = Task.TEXT_GENERATION
     route = "/v1/generate"
     request_model = GenerateRequest
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.batcher: MicroBatcher[Any, Any] | None = None
-        self.max_batch = settings.max_batch_size
+    batch_name = "generate"
 
     def load(self) -> None:
         from transformers import AutoTokenizer
@@ -75,15 +70,6 @@ class TextGenerationRunner(Runner):
         cfg = self.model.config
         self.context = int(getattr(cfg, "max_position_embeddings", 4096) or 4096)
 
-    async def start(self) -> None:
-        s = self.settings
-        self.batcher = MicroBatcher(self.run_batch, self.max_batch, s.batch_wait_ms, s.max_concurrency, s.max_queue, "generate")
-        self.batcher.start()
-
-    async def stop(self) -> None:
-        if self.batcher:
-            await self.batcher.stop()
-
     def _text(self, req: GenerateRequest) -> str:
         if req.prompt is not None:
             return req.prompt
@@ -99,8 +85,7 @@ class TextGenerationRunner(Runner):
         text = self._text(req)
         if len(text) > s.max_input_chars:
             raise InputError("messages" if req.messages else "prompt", f"longer than {s.max_input_chars} characters")
-        assert self.batcher
-        return await self.batcher.submit((text, req))
+        return await self.submit((text, req))
 
     def run_batch(self, items: list[tuple[str, GenerateRequest]]) -> list[Any]:
         import torch
@@ -142,7 +127,3 @@ class TextGenerationRunner(Runner):
 
     def warmup_requests(self) -> list[BaseModel]:
         return [GenerateRequest(prompt="Warm-up.", max_new_tokens=4, ignore_eos=True)]
-
-    def info(self) -> dict[str, Any]:
-        b = self.batcher
-        return {"batches": b.batches, "items": b.items, "maxBatch": b.max_seen_batch} if b else {}
