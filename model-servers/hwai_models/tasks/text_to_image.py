@@ -384,7 +384,9 @@ class TextToImageRunner(Runner):
         s = self.settings
         self.model_path = path = resolve_model_path(s)
         if s.backend == Backend.NEURON:
-            self.pipe = backends.neuron().NeuronStableDiffusionPipeline.from_pretrained(path)
+            from ..neuron.diffusion import NeuronStableDiffusion
+
+            self.pipe = NeuronStableDiffusion(path, s)
             return
         import torch
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -414,7 +416,7 @@ class TextToImageRunner(Runner):
         if self.engine is not None:
             self.engine.start()
         else:
-            self.batcher = MicroBatcher(self._neuron_batch, s.max_batch_size, s.batch_wait_ms, 1, s.max_queue, "sd-neuron")
+            self.batcher = MicroBatcher(self.pipe.run, min(s.max_batch_size, self.pipe.batch_size), s.batch_wait_ms, 1, s.max_queue, "sd-neuron")
             self.batcher.start()
 
     async def stop(self) -> None:
@@ -446,31 +448,12 @@ class TextToImageRunner(Runner):
         image = await loop.run_in_executor(None, encode_image, arr, req.output_format)
         return {"image": image, "format": req.output_format, "width": int(arr.shape[1]), "height": int(arr.shape[0]), "steps": steps, "timings": timings}
 
-    def _neuron_batch(self, items: list[tuple[ImageRequest, int]]) -> list[Any]:  # pragma: no cover - Neuron only
-        import numpy as np
-
-        results: list[Any] = [None] * len(items)
-        groups: dict[tuple[int, float], list[int]] = {}
-        for i, (r, steps) in enumerate(items):
-            groups.setdefault((steps, r.guidance_scale), []).append(i)
-        for (steps, g), idx in groups.items():
-            t0 = time.perf_counter()
-            out = self.pipe(
-                prompt=[items[i][0].prompt for i in idx],
-                negative_prompt=[items[i][0].negative_prompt or "" for i in idx],
-                num_inference_steps=steps,
-                guidance_scale=g,
-                output_type="np",
-            ).images
-            ms = round((time.perf_counter() - t0) * 1000, 2)
-            for k, i in enumerate(idx):
-                results[i] = ((np.clip(out[k], 0, 1) * 255).round().astype("uint8"), {"total_ms": ms, "max_batch": len(idx)})
-        return results
-
     def warmup_requests(self) -> list[BaseModel]:
         # A first request alone, then a concurrent burst: under torch.compile the burst compiles
         # the graph for a batch > 1 (dynamic batch dimension) before the first real request.
         n = max(1, min(self.settings.max_batch_size, 4))
+        if self.settings.backend == Backend.NEURON:
+            n = min(self.settings.max_batch_size, self.pipe.batch_size)  # one call at the compiled batch
         return [ImageRequest(prompt="warm-up", seed=0)] + [ImageRequest(prompt=f"warm-up {i}", seed=i) for i in range(n)]
 
     def info(self) -> dict[str, Any]:
