@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 # size read from the wrong place shows).
 ENCODER = dict(batch_size=2, sequence_length=16)
 VIT = dict(batch_size=2)
-YOLOS = dict(batch_size=1, height=64, width=96)
+YOLOS = dict(batch_size=1)  # optimum-neuron 0.4.5 compiles ViT-family models at config.image_size
 SD = dict(batch_size=2, height=32, width=32)
 LLM = dict(batch_size=2, sequence_length=32)
 

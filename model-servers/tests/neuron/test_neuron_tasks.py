@@ -21,7 +21,7 @@ from hwai_models.neuron import NotCompiled
 from hwai_models.tasks import runner_for
 
 from ..conftest import png_b64, settings_for
-from .conftest import ENCODER, FIRST_WORD, LLM, SD, YOLOS
+from .conftest import ENCODER, FIRST_WORD, LLM, SD
 from .nxd_standin import next_tokens
 
 
@@ -140,8 +140,9 @@ def test_image_classification_batches_at_the_compiled_size(live: Any, compiled: 
 
 
 def test_object_detection_resizes_to_the_compiled_image(live: Any, compiled: Any) -> None:
-    """Was: YOLOS' own resize (shortest edge 800, longest 1333), a shape the artifact (64x96) does
-    not take ("Unable to pad pixel_values"). Boxes still come back in the original image's pixels."""
+    """Was: YOLOS' own resize (shortest edge 800, longest 1333, aspect kept), a shape the artifact
+    (compiled at the config's image_size, 64x64 here) does not take ("Unable to pad pixel_values").
+    Boxes still come back in the original image's pixels."""
     srv = live(neuron_settings("object-detection", compiled("object-detection")))
     srv.wait_ready()
     r = httpx.post(srv.url + srv.route, json={"image": png_b64(640, 480), "threshold": 0.0, "max_detections": 5}, timeout=60)
