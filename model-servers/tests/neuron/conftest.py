@@ -1,6 +1,7 @@
 """Compiled artifacts for the neuron tests, made the way the compile script makes them.
 
-Encoders, ViT, YOLOS and SD are compiled by optimum-neuron's own ``optimum-cli export neuron``; the
+Encoders, ViT, YOLOS and SD are compiled by scripts/neuron-compile.sh, i.e. optimum-neuron's own
+``optimum-cli export neuron``; the
 stand-in ``torch_neuronx.trace`` (tests/neuron/stubs) turns each graph into a TorchScript module that
 enforces its compiled shapes. The causal LM's NxD export needs the Neuron compiler, so its artifact
 is assembled here: optimum-neuron's own neuron config for the model class, the checkpoint's
@@ -34,20 +35,22 @@ BIN = Path(sys.executable).parent
 ENCODER = dict(batch_size=2, sequence_length=16)
 VIT = dict(batch_size=2)
 YOLOS = dict(batch_size=1)  # optimum-neuron 0.4.5 compiles ViT-family models at config.image_size
-SD = dict(batch_size=2, height=32, width=32)
+SD = dict(batch_size=2, height=32, width=32)  # SD_SIZE: square
 LLM = dict(batch_size=2, sequence_length=32)
 
 
-def export_neuron(model: Path, out: Path, task: str, **sizes: int) -> Path:
-    """``optimum-cli export neuron`` as scripts/neuron-compile.sh runs it (hub cache off: no hub)."""
-    cmd = [str(BIN / "optimum-cli"), "export", "neuron", "--instance_type", "inf2", "--disable_neuron_cache", "--model", str(model), "--task", task]
-    for k, v in sizes.items():
-        cmd += [f"--{k}", str(v)]
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(cmd + [str(out)], env=env, capture_output=True, text=True)
+COMPILE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neuron-compile.sh"
+
+
+def neuron_compile(out: Path, name: str, **env: Any) -> Path:
+    """scripts/neuron-compile.sh, the script an inf2/trn1 machine runs, on a tiny checkpoint and
+    small sizes (its *_MODEL and size variables); the hub compile cache is off (no hub here)."""
+    full = {**os.environ, **{k: str(v) for k, v in env.items()}, "NEURON_EXPORT_FLAGS": "--disable_neuron_cache", "NEURON_INSTANCE_TYPE": "inf2"}
+    full["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    proc = subprocess.run(["bash", str(COMPILE_SCRIPT), str(out), name], env=full, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"optimum-cli export neuron failed:\n{proc.stderr[-4000:]}")
-    return out
+        raise RuntimeError(f"neuron-compile.sh {name} failed:\n{proc.stderr[-4000:]}")
+    return out / name
 
 
 def compile_llm(model: Path, out: Path, batch_size: int, sequence_length: int, tp_degree: int = 2) -> Path:
@@ -110,17 +113,16 @@ def compiled(raw: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> 
 
     def get(task: str) -> Path:
         if task not in made:
-            out = root / task
             if task == "sentiment":
-                made[task] = export_neuron(raw[task], out, "text-classification", **ENCODER)
+                made[task] = neuron_compile(root, "distilbert", DISTILBERT_MODEL=raw[task], ENCODER_BATCH=ENCODER["batch_size"], ENCODER_SEQUENCE=ENCODER["sequence_length"])
             elif task == "image-classification":
-                made[task] = export_neuron(raw[task], out, "image-classification", **VIT)
+                made[task] = neuron_compile(root, "vit", VIT_MODEL=raw[task], ENCODER_BATCH=VIT["batch_size"])
             elif task == "object-detection":
-                made[task] = export_neuron(raw[task], out, "object-detection", **YOLOS)
+                made[task] = neuron_compile(root, "yolos", YOLOS_MODEL=raw[task], YOLOS_BATCH=YOLOS["batch_size"])
             elif task == "text-to-image":
-                made[task] = export_neuron(raw[task], out, "text-to-image", num_images_per_prompt=1, **SD)
+                made[task] = neuron_compile(root, "sd21", SD_MODEL=raw[task], SD_BATCH=SD["batch_size"], SD_SIZE=SD["height"])
             elif task == "text-generation":
-                made[task] = compile_llm(raw[task], out, **LLM)
+                made[task] = compile_llm(raw[task], root / "llm", **LLM)
             else:
                 raise KeyError(task)
         return made[task]
