@@ -155,6 +155,27 @@ def write_test_lock() -> None:
     NEURON_TEST_LOCK.write_text("\n".join(head + [f"{k}=={v}" for k, v in extra.items()]) + "\n")
 
 
+# The CPU/CI test environment (make test-models, requirements.lock): the GPU image's lock plus the
+# GPU base's own torch (PyPI's build of the same version) and the test tools, so that the CPU tests
+# run the versions the GPU image serves with.
+CPU_TEST_TOOLS = ["pytest==9.2.0", "matplotlib==3.11.2", "setuptools==81.0.0"]  # setuptools: the editable install
+CPU_TEST_LOCK = ROOT / "requirements.lock"
+
+
+def write_cpu_test_lock() -> None:
+    image = IMAGES["gpu"]
+    pins = read_lock(image.lock)
+    resolved = resolve(image, [f"{k}=={v}" for k, v in pins.items()] + CPU_TEST_TOOLS)
+    head = [
+        "# The CPU/CI test set (make test-models): locks/gpu.lock, the GPU base image's "
+        + ", ".join(f"{k}=={v}" for k, v in image.provides.items())
+        + " (PyPI's build;",
+        f"# its CUDA libraries are unused here) and the test tools, resolved for Python {image.python}. Written by",
+        "# scripts/images.py lock. Do not edit by hand.",
+    ]
+    CPU_TEST_LOCK.write_text("\n".join(head + [f"{k}=={v}" for k, v in sorted(resolved.items())]) + "\n")
+
+
 def check_lock(image: Image, lock: Path | None = None) -> list[str]:
     lock = lock or image.lock
     problems: list[str] = []
@@ -257,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         if not a.images or "neuron" in a.images:
             write_test_lock()
             print(f"wrote {NEURON_TEST_LOCK}")
+        if not a.images or "gpu" in a.images:
+            write_cpu_test_lock()
+            print(f"wrote {CPU_TEST_LOCK}")
         return 0
     problems: list[str] = []
     for image in IMAGES.values():
