@@ -176,6 +176,14 @@ def write_cpu_test_lock() -> None:
     CPU_TEST_LOCK.write_text("\n".join(head + [f"{k}=={v}" for k, v in sorted(resolved.items())]) + "\n")
 
 
+def check_cpu_test_lock() -> list[str]:
+    """The CPU tests run the GPU image's versions and the GPU base's torch."""
+    image = IMAGES["gpu"]
+    cpu = read_lock(CPU_TEST_LOCK)
+    want = {**read_lock(image.lock), **image.provides}
+    return [f"{CPU_TEST_LOCK.name}: {k}=={cpu.get(k)}, but the gpu image runs {k}=={v} (python scripts/images.py lock gpu)" for k, v in want.items() if cpu.get(k) != v]
+
+
 def check_lock(image: Image, lock: Path | None = None) -> list[str]:
     lock = lock or image.lock
     problems: list[str] = []
@@ -282,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             write_cpu_test_lock()
             print(f"wrote {CPU_TEST_LOCK}")
         return 0
-    problems: list[str] = []
+    problems: list[str] = check_cpu_test_lock()
     for image in IMAGES.values():
         problems += check_lock(image) + check_dockerfile(image) + hadolint(image)
     for line in problems:

@@ -26,6 +26,10 @@ def test_the_dockerfile_builds_on_the_locks_base_as_non_root(name: str) -> None:
     assert images.hadolint(image) == []
 
 
+def test_the_cpu_tests_run_the_gpu_images_versions() -> None:
+    assert images.check_cpu_test_lock() == []
+
+
 def test_no_cuda_or_torch_wheel_in_an_image_lock() -> None:
     for image in images.IMAGES.values():
         pins = images.read_lock(image.lock)
