@@ -205,3 +205,15 @@ def test_the_neuron_backend_has_no_default_raw_model() -> None:
     """Was: the hub's raw checkpoints as defaults, which a Neuron pod can neither serve nor fetch offline."""
     with pytest.raises(ConfigError, match="HWAI_MODEL_ID or HWAI_MODEL_DIR"):
         load_settings({"HWAI_TASK": "sentiment", "HWAI_BACKEND": "neuron", "HWAI_SERVICE": "s", "HWAI_UNIT": "u"})
+
+
+@pytest.mark.parametrize("task", ["sentiment", "text-generation"])
+def test_a_compiled_artifact_starts_offline_from_the_hub_cache(task: str, compiled: Any, inf2_host: None, tmp_path: Any, live: Any) -> None:
+    """A Neuron pod names its compiled repository (HWAI_MODEL_ID) and starts from the cache alone."""
+    from ..test_config_hub import fake_hub_cache
+
+    fake_hub_cache(tmp_path, f"hwai-test/{task}-neuron", compiled(task))
+    srv = live(neuron_settings(task, None, model_id=f"hwai-test/{task}-neuron", cache_dir=str(tmp_path), offline=True))
+    srv.wait_ready()
+    body = {"text": "a fine day"} if task == "sentiment" else {"prompt": "hello", "max_new_tokens": 2}
+    assert httpx.post(srv.url + srv.route, json=body, timeout=60).status_code == 200
