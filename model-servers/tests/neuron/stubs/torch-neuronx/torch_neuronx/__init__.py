@@ -62,37 +62,28 @@ def lazy_load(model: Any) -> None:
 
 class DataParallel(torch.nn.Module):
     """Runs a compiled model on several NeuronCores, one slice of the batch each (optimum-neuron
-    loads the SD UNet this way on the two cores of an inf2.xlarge). As in torch-neuronx, without
-    dynamic batching the input batch must be exactly ``compiled batch x len(device_ids)``; with it,
-    any multiple of the compiled batch is cut into compiled-size calls. The per-core calls go to
-    the guarded model, which still enforces the compiled shapes."""
+    loads the SD UNet this way on the two cores of an inf2.xlarge). Without dynamic batching, as
+    optimum-neuron sets it for static artifacts, torch-neuronx requires the input batch to be
+    exactly ``compiled batch x len(device_ids)``: each core's slice goes to the guarded model,
+    which enforces the compiled shapes."""
 
     def __init__(self, module: Any, device_ids: list[int] | None = None, dim: int = 0, set_dynamic_batching: bool = True) -> None:
         super().__init__()
+        if set_dynamic_batching:
+            raise NotImplementedError("dynamic batching is not stood in: hwai compiles static artifacts (dynamic_batch_size=False)")
         self.module = module
         self.device_ids = list(device_ids) if device_ids is not None else [0, 1]
         self.dim = dim
-        self.dynamic_batching = bool(set_dynamic_batching)
-
-    def disable_dynamic_batching(self) -> None:
-        self.dynamic_batching = False
 
     def forward(self, *inputs: Any) -> Any:
-        tensors = [x for x in inputs if isinstance(x, torch.Tensor)]
-        batch = tensors[0].shape[self.dim]
+        batch = next(x for x in inputs if isinstance(x, torch.Tensor)).shape[self.dim]
         cores = len(self.device_ids)
-        if not self.dynamic_batching:
-            if batch % cores:
-                raise RuntimeError(
-                    f"Neuron runtime stand-in: DataParallel without dynamic batching needs a batch divisible by "
-                    f"{cores} NeuronCores, got {batch}"
-                )
-            chunk = batch // cores
-        else:
-            chunk = batch // cores or 1
+        if batch % cores:
+            raise RuntimeError(f"Neuron runtime stand-in: DataParallel needs a batch divisible by its {cores} NeuronCores, got {batch}")
+        chunk = batch // cores
         outs = []
         for start in range(0, batch, chunk):
-            part = [x.narrow(self.dim, start, min(chunk, batch - start)) if isinstance(x, torch.Tensor) else x for x in inputs]
+            part = [x.narrow(self.dim, start, chunk) if isinstance(x, torch.Tensor) else x for x in inputs]
             outs.append(self.module(*part))
         return _cat(outs, self.dim)
 
@@ -114,8 +105,8 @@ def dynamic_batch(model: Any) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    # Other torch-neuronx names optimum-neuron imports (DataParallel, ...) belong to compiling or
-    # multi-core placement: importable, and failing loudly if a serving path calls them.
+    # Any other torch-neuronx name optimum-neuron imports belongs to compiling: importable, and
+    # failing loudly if a serving path calls it.
     if name.startswith("__"):
         raise AttributeError(name)
     from hwai_neuron_compile_time import symbol
