@@ -42,12 +42,16 @@ LLM = dict(batch_size=2, sequence_length=32)
 COMPILE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "neuron-compile.sh"
 
 
-def neuron_compile(out: Path, name: str, **env: Any) -> Path:
+def run_compile_script(out: Path, name: str, **env: Any) -> subprocess.CompletedProcess[str]:
     """scripts/neuron-compile.sh, the script an inf2/trn1 machine runs, on a tiny checkpoint and
     small sizes (its *_MODEL and size variables); the hub compile cache is off (no hub here)."""
     full = {**os.environ, **{k: str(v) for k, v in env.items()}, "NEURON_EXPORT_FLAGS": "--disable_neuron_cache", "NEURON_INSTANCE_TYPE": "inf2"}
     full["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
-    proc = subprocess.run(["bash", str(COMPILE_SCRIPT), str(out), name], env=full, capture_output=True, text=True)
+    return subprocess.run(["bash", str(COMPILE_SCRIPT), str(out), name], env=full, capture_output=True, text=True)
+
+
+def neuron_compile(out: Path, name: str, **env: Any) -> Path:
+    proc = run_compile_script(out, name, **env)
     if proc.returncode != 0:
         raise RuntimeError(f"neuron-compile.sh {name} failed:\n{proc.stderr[-4000:]}")
     return out / name

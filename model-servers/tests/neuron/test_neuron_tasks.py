@@ -21,7 +21,7 @@ from hwai_models.neuron import NotCompiled
 from hwai_models.tasks import runner_for
 
 from ..conftest import png_b64, settings_for
-from .conftest import ENCODER, FIRST_WORD, LLM, SD
+from .conftest import ENCODER, FIRST_WORD, LLM, SD, run_compile_script
 from .nxd_standin import next_tokens
 
 
@@ -217,3 +217,12 @@ def test_a_compiled_artifact_starts_offline_from_the_hub_cache(task: str, compil
     srv.wait_ready()
     body = {"text": "a fine day"} if task == "sentiment" else {"prompt": "hello", "max_new_tokens": 2}
     assert httpx.post(srv.url + srv.route, json=body, timeout=60).status_code == 200
+
+
+def test_the_compile_script_takes_an_llm_as_far_as_the_neuron_compiler(raw: dict[str, Any], tmp_path: Any) -> None:
+    """The script's LLM flags are optimum-cli's own: the export parses them, builds the neuron
+    config and reaches NxD's ModelBuilder, the first call that needs the real compiler."""
+    proc = run_compile_script(tmp_path, "llama-3.2-1b", LLAMA_MODEL=raw["text-generation"], LLM_BATCH=2, LLM_SEQUENCE=32)
+    assert proc.returncode != 0
+    assert "NeedsNeuronSdk: neuronx_distributed.trace.model_builder.ModelBuilder" in proc.stderr, proc.stderr[-2000:]
+    assert "unrecognized arguments" not in proc.stderr and "invalid choice" not in proc.stderr
