@@ -106,6 +106,12 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if not self.model_id and not self.model_dir:
+            if self.backend == Backend.NEURON and self.task != Task.SLEEP:
+                # The defaults are raw hub checkpoints; the neuron backend serves compiled artifacts only.
+                raise ValueError(
+                    "HWAI_MODEL_ID or HWAI_MODEL_DIR must name an optimum-neuron compiled artifact on the neuron "
+                    "backend (no default: compile one with scripts/neuron-compile.sh)"
+                )
             object.__setattr__(self, "model_id", DEFAULT_MODEL_IDS[self.task])
         if self.default_steps > self.max_steps:
             raise ValueError("default_steps must not exceed max_steps")

@@ -47,12 +47,15 @@ class _Batched(BatchedRunner):
 
     def _inputs(self, enc: Any) -> dict[str, Any]:
         s = self.settings
+        if s.backend == Backend.NEURON:
+            from .. import neuron
+
+            return neuron.compiled_inputs(self.model, enc)
         out = {}
         for k, v in enc.items():
-            if s.backend != Backend.NEURON:
-                v = v.to(s.torch_device)
-                if v.is_floating_point():
-                    v = v.to(backends.torch_dtype(s))
+            v = v.to(s.torch_device)
+            if v.is_floating_point():
+                v = v.to(backends.torch_dtype(s))
             out[k] = v
         backends.mark_batch_dynamic(s, *out.values())
         return out
@@ -86,14 +89,17 @@ class SentimentRunner(_Batched):
         s = self.settings
         self.model_path = resolve_model_path(s)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.max_len = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
         if s.backend == Backend.NEURON:
-            self.model = backends.neuron().NeuronModelForSequenceClassification.from_pretrained(self.model_path)
-            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+            from .. import neuron
+
+            self.model = neuron.load_traced("NeuronModelForSequenceClassification", self.model_path, self.task)
+            self.max_batch = min(self.max_batch, neuron.static_batch(self.model))
+            self.max_len = neuron.sequence_length(self.model)
         else:
             from transformers import AutoModelForSequenceClassification
 
             self.model = self._place(AutoModelForSequenceClassification.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
-        self.max_len = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
 
     async def infer(self, req: SentimentRequest) -> dict[str, Any]:
         if len(req.text) > self.settings.max_input_chars:
@@ -132,8 +138,11 @@ class _VisionRunner(_Batched):
         self.model_path = resolve_model_path(s)
         self.processor = AutoImageProcessor.from_pretrained(self.model_path)
         if s.backend == Backend.NEURON:
-            self.model = getattr(backends.neuron(), self.neuron_model_class).from_pretrained(self.model_path)
-            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+            from .. import neuron
+
+            self.model = neuron.load_traced(self.neuron_model_class, self.model_path, self.task)
+            self.max_batch = min(self.max_batch, neuron.static_batch(self.model))
+            neuron.fit_image_processor(self.processor, self.model)
         else:
             auto = getattr(transformers, self.auto_model_class)
             self.model = self._place(auto.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))

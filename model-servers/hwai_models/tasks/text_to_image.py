@@ -2,7 +2,7 @@
 
 On ``cuda``, ``triton`` and ``cpu`` the continuous-batching engine (``diffusion_engine.py``) runs
 the denoising steps; on ``neuron`` optimum-neuron's compiled pipeline serves micro-batches
-(``text_to_image_neuron.py``).
+(``hwai_models/neuron/diffusion.py``).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class TextToImageRunner(BatchedRunner):
         s = self.settings
         self.model_path = path = resolve_model_path(s)
         if s.backend == Backend.NEURON:
-            from .text_to_image_neuron import NeuronStableDiffusion
+            from ..neuron.diffusion import NeuronStableDiffusion
 
             self.pipe = NeuronStableDiffusion(path, s)
             self.max_batch = min(s.max_batch_size, self.pipe.batch_size)
@@ -157,4 +157,6 @@ class TextToImageRunner(BatchedRunner):
         # A first request alone, then a concurrent burst: under torch.compile the burst compiles
         # the graph for a batch > 1 (dynamic batch dimension) before the first real request.
         n = max(1, min(self.settings.max_batch_size, 4))
+        if self.settings.backend == Backend.NEURON:
+            n = min(self.settings.max_batch_size, self.pipe.batch_size)  # one call at the compiled batch
         return [ImageRequest(prompt="warm-up", seed=0)] + [ImageRequest(prompt=f"warm-up {i}", seed=i) for i in range(n)]
