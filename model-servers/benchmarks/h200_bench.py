@@ -269,6 +269,7 @@ def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str], na
         "HWAI_MAX_BATCH_SIZE": str(a.sd_max_batch),
         "HWAI_IMAGE_SIZE": str(a.image_size),
         "HWAI_MAX_QUEUE": "4096",
+        "HWAI_MAX_WAIT_S": "3600",  # measure the queue beyond the breaking point, not refusals
     }
     if a.tiny:
         env["HWAI_UNIT"] = f"sd21-tiny-{backend}"
@@ -306,6 +307,7 @@ def llm_phase(a: argparse.Namespace) -> dict[str, Any]:
         "HWAI_MAX_BATCH_SIZE": str(a.llm_max_batch),
         "HWAI_BATCH_WAIT_MS": "2",
         "HWAI_MAX_QUEUE": "4096",
+        "HWAI_MAX_WAIT_S": "3600",  # measure the queue beyond the breaking point, not refusals
     }
     calib = ["--slo", str(a.slo), "--start-rpm", str(a.llm_start_rpm), "--growth", str(a.growth), "--step-seconds", str(a.step_seconds), "--refine", str(a.refine), "--cooldown", "1", "--timeout", "30"]
     return serve_calibrate(a, "llm-cuda", env, LLM_BODY, calib)

@@ -1,14 +1,20 @@
 """The FastAPI app: one task, one backend, chosen by configuration.
 
 Routes:
-- ``GET /health``: liveness: the process and its event loop answer (503 only if start-up failed,
-  so the kubelet restarts the pod).
+- ``GET /health``: liveness: the process and its event loop answer; 503 if start-up failed or the
+  runner's engine has died (its thread or batching loop), so the kubelet restarts the pod.
 - ``GET /readiness``: 200 once the model is loaded *and* a warm-up inference has completed, 503
   before that and while draining after SIGTERM (so the ALB stops sending before the pod exits).
 - ``POST <task route>``: the inference route, e.g. ``/v1/text-to-image``; also ``POST /invocations``.
 - ``GET /info``: configuration and batching statistics.
 
-Every inference request (not warm-up, not probes) emits one EMF line (see ``emf.py``).
+Every inference request (not warm-up, not probes) emits one EMF line (see ``emf.py``), whatever
+its answer: 2xx, 4xx, a refusal (503), a time-out, a client that went away (499) or a 500.
+
+Every inference request ends, and so does its work: a request that could not start in time is
+refused at once (503 with ``Retry-After``); one that runs past ``request_timeout_s`` is answered
+503 and its job cancelled; a client that disconnects has its job cancelled (a diffusion job stops
+stepping at the next step) and is logged as 499; an unexpected error is a JSON 500.
 """
 
 from __future__ import annotations
@@ -17,19 +23,24 @@ import asyncio
 import logging
 import time
 import traceback
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
-from .batching import Overloaded
+from .admission import Overloaded
+from .batching import EngineFailed
 from .config import Settings
 from .emf import EmfLogger
 from .tasks import InputError, Runner, runner_for
 
 log = logging.getLogger("hwai_models.app")
+
+# nginx's "client closed request": what the log and the metrics say of a request whose client went
+# away before its answer (nobody receives the response itself).
+CLIENT_CLOSED = 499
 
 
 class ServerState:
@@ -56,6 +67,47 @@ def _field(loc: Any) -> str:
     return ".".join(parts) if parts else "body"
 
 
+class RequestMetrics:
+    """Pure ASGI middleware: one EMF line per inference request with its final status, 500s from
+    unhandled errors included (a ``BaseHTTPMiddleware`` would miss those, and would hide the
+    client's disconnect from the route). Bodies over ``max_body`` are refused (413) unread."""
+
+    def __init__(self, app: Any, routes: set[str], emf: EmfLogger, max_body: int) -> None:
+        self.app, self.routes, self.emf, self.max_body = app, routes, emf, max_body
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in self.routes:
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = 500  # unless a response starts: an error that escaped the app
+
+        async def send_and_note(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            cl = dict(scope.get("headers") or []).get(b"content-length", b"")
+            if cl.isdigit() and int(cl) > self.max_body:
+                resp = JSONResponse({"error": f"request body larger than {self.max_body} bytes", "field": "body"}, status_code=413)
+                await resp(scope, receive, send_and_note)
+            else:
+                await self.app(scope, receive, send_and_note)
+        finally:
+            self.emf.request((time.perf_counter() - t0) * 1000.0, scope["path"], status)
+
+
+async def client_gone(request: Request) -> None:
+    """Returns when the client disconnects (the body has been read: the next ASGI message is the
+    disconnect)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
 def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger | None = None) -> FastAPI:
     runner = runner or runner_for(settings)
     emf = emf or EmfLogger(settings.service, settings.unit)
@@ -77,6 +129,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
                 await runner.infer(reqs[0])
                 if len(reqs) > 1:
                     await asyncio.gather(*(runner.infer(r) for r in reqs[1:]))
+            runner.warmed()
             state.warm = True
             state.ready_at = time.time()
             log.info("warm-up done in %.1f s: ready", time.perf_counter() - t1)
@@ -105,18 +158,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
     app.state.settings = settings
     app.state.emf = emf
 
-    @app.middleware("http")
-    async def metrics(request: Request, call_next: Any) -> Any:
-        if request.method != "POST" or request.url.path not in routes:
-            return await call_next(request)
-        t0 = time.perf_counter()
-        cl = request.headers.get("content-length")
-        if cl is not None and cl.isdigit() and int(cl) > max_body:
-            resp: Any = JSONResponse({"error": f"request body larger than {max_body} bytes", "field": "body"}, status_code=413)
-        else:
-            resp = await call_next(request)
-        emf.request((time.perf_counter() - t0) * 1000.0, request.url.path, resp.status_code)
-        return resp
+    app.add_middleware(RequestMetrics, routes=routes, emf=emf, max_body=max_body)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -126,8 +168,9 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
 
     @app.get("/health")
     async def health() -> JSONResponse:
-        if state.failed:
-            return JSONResponse({"status": "failed", "error": state.failed}, status_code=503)
+        failed = state.failed or runner.failure()
+        if failed:
+            return JSONResponse({"status": "failed", "error": failed}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/readiness")
@@ -152,25 +195,50 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
             "stats": runner.info(),
         }
 
-    async def serve(req: Any) -> JSONResponse:
+    async def serve(req: Any, request: Request) -> Response:
         if not (state.loaded and state.warm) or state.failed:
             return JSONResponse({"error": "model not ready", "ready": False}, status_code=503, headers={"Retry-After": "5"})
+        failed = runner.failure()
+        if failed:
+            return JSONResponse({"error": failed}, status_code=503, headers={"Retry-After": "5"})
+        work = asyncio.ensure_future(runner.infer(req))
+        gone = asyncio.ensure_future(client_gone(request))
         try:
-            out = await asyncio.wait_for(runner.infer(req), settings.request_timeout_s)
+            done, _ = await asyncio.wait({work, gone}, timeout=settings.request_timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the server is shutting down
+            work.cancel()
+            raise
+        finally:
+            gone.cancel()
+        if work not in done:
+            # Cancelling the work cancels its job: dropped from the queue, or out of the batch
+            # before its next step.
+            work.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await work
+            if gone in done:
+                log.info("client went away: its job was cancelled")
+                return Response(status_code=CLIENT_CLOSED)
+            return JSONResponse({"error": f"timed out after {settings.request_timeout_s:g} s"}, status_code=503, headers={"Retry-After": "1"})
+        try:
+            out = work.result()
         except InputError as e:
             return JSONResponse({"error": str(e), "field": e.field}, status_code=422)
         except Overloaded as e:
-            return JSONResponse({"error": str(e)}, status_code=503, headers={"Retry-After": "1"})
-        except asyncio.TimeoutError:
-            return JSONResponse({"error": f"timed out after {settings.request_timeout_s} s"}, status_code=503)
+            return JSONResponse({"error": str(e)}, status_code=503, headers={"Retry-After": e.retry_after})
+        except EngineFailed as e:
+            return JSONResponse({"error": str(e)}, status_code=503, headers={"Retry-After": "5"})
+        except Exception as e:  # noqa: BLE001 - a JSON 500, logged, and counted like any answer
+            log.error("inference failed: %s: %s\n%s", type(e).__name__, e, traceback.format_exc())
+            return JSONResponse({"error": f"internal error ({type(e).__name__})"}, status_code=500)
         return JSONResponse(out)
 
     model = runner.request_model
 
-    async def infer_route(req: model) -> JSONResponse:  # type: ignore[valid-type]
-        return await serve(req)
+    async def infer_route(req: model, request: Request) -> Response:  # type: ignore[valid-type]
+        return await serve(req, request)
 
-    infer_route.__annotations__ = {"req": model, "return": JSONResponse}
+    infer_route.__annotations__ = {"req": model, "request": Request, "return": Response}
     app.add_api_route(runner.route, infer_route, methods=["POST"], summary=f"{settings.task.value} inference")
     app.add_api_route("/invocations", infer_route, methods=["POST"], include_in_schema=False)
     return app

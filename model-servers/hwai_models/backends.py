@@ -1,4 +1,4 @@
-"""Backend plumbing: device, dtype, torch.compile for the ``triton`` backend, lazy optimum-neuron."""
+"""Backend plumbing: device, dtype, torch.compile for the ``triton`` backend (neuron: :mod:`.neuron`)."""
 
 from __future__ import annotations
 
@@ -28,29 +28,9 @@ def check_backend(settings: Settings) -> None:
         if not torch.cuda.is_available():
             raise RuntimeError(f"backend {settings.backend.value!r} needs a CUDA GPU and none is visible")
     if settings.backend == Backend.NEURON:
-        neuron()  # raises ImportError with a message when optimum-neuron is absent
+        from .neuron import optimum_neuron
 
-
-def neuron() -> Any:
-    """optimum.neuron, imported only when the neuron backend is chosen (it exists only on the
-    NeuronX images)."""
-    try:
-        import optimum.neuron as on  # type: ignore[import-not-found]
-    except ImportError as e:  # pragma: no cover - no Neuron SDK in CI
-        raise ImportError(
-            "backend 'neuron' needs optimum-neuron and the Neuron SDK (use the NeuronX image)"
-        ) from e
-    return on
-
-
-def neuron_static_batch(config: Any, default: int) -> int:
-    """The batch size a neuron artifact was compiled for (its inputs are padded to it)."""
-    neuron_cfg = getattr(config, "neuron", None) or {}
-    if isinstance(neuron_cfg, dict):
-        for k in ("static_batch_size", "batch_size"):
-            if neuron_cfg.get(k):
-                return int(neuron_cfg[k])
-    return default
+        optimum_neuron()  # raises ImportError with a message when optimum-neuron is absent
 
 
 def compile_module(module: Any, settings: Settings) -> Any:

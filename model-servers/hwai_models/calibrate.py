@@ -14,6 +14,14 @@ from the step's start to its last answer) is at least ``--min-achieved`` of the 
 breaking point is the highest passing step: ``maxRpm`` is its rate (which the server sustained) and
 ``latencySeconds`` its p99.
 
+A step is only evidence about the server if the client kept to its schedule. The tester records
+when each request actually left (not when it was due); when the client falls behind (a busy
+machine, a slow event loop) its requests leave later and later, and the rate it really offered,
+``offered * duration / (duration + lateness of the latest send)``, drops below the intended one.
+A step whose offered rate falls short by more than ``--client-tolerance`` is *client-limited*:
+neither a pass nor a failure. The ramp stops there, no breaking point is claimed from it, and the run says the
+client could not offer the rate (run the calibrator on a bigger machine or split the load).
+
 Outputs: the calibration YAML (merged into an existing file: other units are kept), a PNG of
 throughput and latency per step and of latency against throughput (like the seed's figure 4), and
 optionally every step as JSON.
@@ -28,7 +36,6 @@ import json
 import math
 import random
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +60,11 @@ class Step:
     mean: float = math.inf
     passed: bool = False
     phase: str = "ramp"
+    # What the client really offered: the intended rate over the step stretched by the lateness
+    # of its latest send (equal to offered_rpm when the client kept its schedule).
+    sent_rpm: float = 0.0
+    max_send_lag_s: float = 0.0
+    client_limited: bool = False
     status_counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,11 +85,13 @@ class LoadTester:
         self.timeout = timeout
         self.arrivals = arrivals
         self.rng = random.Random(seed)
-        self.t0 = time.perf_counter()
+        self.t0: float | None = None  # the event loop's clock at the first step
 
     async def run_step(self, client: httpx.AsyncClient, rpm: float, duration: float, phase: str = "ramp") -> Step:
         loop = asyncio.get_running_loop()
-        step = Step(offered_rpm=rpm, start_s=time.perf_counter() - self.t0, duration_s=duration, phase=phase)
+        if self.t0 is None:
+            self.t0 = loop.time()
+        step = Step(offered_rpm=rpm, start_s=loop.time() - self.t0, duration_s=duration, phase=phase)
         rate = rpm / 60.0
         # The arrival schedule, relative to the step's start: exactly round(rate * duration)
         # arrivals, evenly spaced ("uniform") or at uniformly random instants (a Poisson process
@@ -91,8 +105,11 @@ class LoadTester:
         results: list[tuple[float, float, int]] = []  # (latency, completion offset, status)
         start = loop.time()
 
-        async def one() -> None:
+        lags: list[float] = []
+
+        async def one(due: float) -> None:
             t_send = loop.time()
+            lags.append(max(0.0, t_send - start - due))
             status = 0
             try:
                 r = await client.post(self.url + self.route, json=self.body, timeout=self.timeout)
@@ -107,10 +124,13 @@ class LoadTester:
             delay = start + at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one()))
+            tasks.append(asyncio.create_task(one(at)))
         if tasks:
             await asyncio.wait(tasks, timeout=self.timeout + 5)
         step.sent = len(tasks)
+        # Lateness of the sends: a task that never started is as late as the step's end allows.
+        step.max_send_lag_s = max(lags + [loop.time() - start - at for at in times[len(lags):]], default=0.0)
+        step.sent_rpm = rpm * duration / (duration + step.max_send_lag_s)
         lat_all: list[float] = []
         ok_lat: list[float] = []
         last_done = duration
@@ -134,9 +154,16 @@ class LoadTester:
         return step
 
 
+def client_limited(step: Step, tolerance: float) -> bool:
+    """The client offered less than the step meant to (by more than ``tolerance``, a fraction):
+    the step measured the client, not the server."""
+    return step.sent_rpm < (1.0 - tolerance) * step.offered_rpm
+
+
 def judge(step: Step, slo: float, pct: float, max_error_rate: float, min_achieved: float) -> bool:
     return (
-        step.sent > 0
+        not step.client_limited
+        and step.sent > 0
         and step.pct <= slo
         and step.errors <= max_error_rate * step.sent
         and step.achieved_rpm >= min_achieved * step.offered_rpm
@@ -144,9 +171,10 @@ def judge(step: Step, slo: float, pct: float, max_error_rate: float, min_achieve
 
 
 async def wait_ready(client: httpx.AsyncClient, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     last = ""
-    while time.monotonic() < deadline:
+    while loop.time() < deadline:
         try:
             r = await client.get(url.rstrip("/") + "/readiness", timeout=5)
             if r.status_code == 200:
@@ -158,9 +186,12 @@ async def wait_ready(client: httpx.AsyncClient, url: str, timeout: float) -> Non
     raise SystemExit(f"server at {url} not ready after {timeout} s: {last}")
 
 
-async def calibrate(a: argparse.Namespace, log: Any = print) -> dict[str, Any]:
+async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.AsyncBaseTransport | None = None) -> dict[str, Any]:
+    """Ramp and bisect against ``a.url``. Every wait goes through the event loop's clock, so a
+    test can run it under a loop whose time is virtual (``transport`` then reaches a server on
+    that clock)."""
     limits = httpx.Limits(max_connections=a.max_connections, max_keepalive_connections=a.max_connections)
-    async with httpx.AsyncClient(limits=limits) as client:
+    async with httpx.AsyncClient(limits=limits, transport=transport) as client:
         await wait_ready(client, a.url, a.wait_ready)
         info: dict[str, Any] = {}
         try:
@@ -177,11 +208,13 @@ async def calibrate(a: argparse.Namespace, log: Any = print) -> dict[str, Any]:
         async def run(rpm: float, phase: str) -> Step:
             s = await tester.run_step(client, rpm, a.step_seconds, phase)
             s.pct = {50: s.p50, 95: s.p95, 99: s.p99}.get(int(a.percentile), s.p99)
+            s.client_limited = client_limited(s, a.client_tolerance)
             s.passed = judge(s, a.slo, a.percentile, a.max_error_rate, a.min_achieved)
             steps.append(s)
+            verdict = "CLIENT-LIMITED" if s.client_limited else "PASS" if s.passed else "FAIL"
             log(
-                f"[{phase:6}] offered {s.offered_rpm:8.1f} rpm  achieved {s.achieved_rpm:8.1f} rpm  "
-                f"p50 {s.p50:7.3f}s p95 {s.p95:7.3f}s p99 {s.p99:7.3f}s  errors {s.errors}/{s.sent}  {'PASS' if s.passed else 'FAIL'}"
+                f"[{phase:6}] offered {s.offered_rpm:8.1f} rpm (sent {s.sent_rpm:8.1f})  achieved {s.achieved_rpm:8.1f} rpm  "
+                f"p50 {s.p50:7.3f}s p95 {s.p95:7.3f}s p99 {s.p99:7.3f}s  errors {s.errors}/{s.sent}  {verdict}"
             )
             if a.cooldown > 0:
                 await asyncio.sleep(a.cooldown)
@@ -190,8 +223,12 @@ async def calibrate(a: argparse.Namespace, log: Any = print) -> dict[str, Any]:
         rpm = a.start_rpm
         last_pass: Step | None = None
         first_fail: Step | None = None
+        limited: Step | None = None  # the first step the client could not offer
         while rpm <= a.max_rpm:
             s = await run(rpm, "ramp")
+            if s.client_limited:
+                limited = s
+                break
             if s.passed:
                 last_pass = s
             else:
@@ -205,12 +242,21 @@ async def calibrate(a: argparse.Namespace, log: Any = print) -> dict[str, Any]:
                 if hi - lo < max(1.0, 0.01 * lo):
                     break
                 s = await run(mid, "refine")
+                if s.client_limited:
+                    # The server failed above (first_fail), so the breaking point lies between
+                    # the last pass and it; the client cannot narrow it further.
+                    limited = limited or s
+                    break
                 if s.passed:
                     lo = mid
                 else:
                     hi = mid
         passing = [s for s in steps if s.passed]
-        best = max(passing, key=lambda s: s.offered_rpm) if passing else None
+        # A breaking point needs a real server failure above it (or the ceiling --max-rpm the user
+        # set): a ramp that ended because the client fell behind says only that the server's
+        # breaking point is higher than its last pass.
+        ramp_limited = limited is not None and first_fail is None
+        best = max(passing, key=lambda s: s.offered_rpm) if passing and not ramp_limited else None
         result: dict[str, Any] = {
             "unit": unit,
             "url": a.url,
@@ -222,7 +268,9 @@ async def calibrate(a: argparse.Namespace, log: Any = print) -> dict[str, Any]:
             "steps": [asdict(s) for s in steps],
             "breakingPoint": asdict(best) if best else None,
             "firstFailure": asdict(first_fail) if first_fail else None,
-            "reachedMaxRpm": first_fail is None,
+            "reachedMaxRpm": first_fail is None and limited is None,
+            "clientLimited": asdict(limited) if limited else None,
+            "lowerBound": asdict(max(passing, key=lambda s: s.offered_rpm)) if passing and ramp_limited else None,
         }
         return result
 
@@ -292,6 +340,9 @@ def plot(result: dict[str, Any], path: Path, title: str | None = None) -> None:
         ax1.hlines(s["achieved_rpm"], x0, x1, colors="tab:orange", lw=2)
     ax1.plot(mid, [s["achieved_rpm"] for s in steps], "o", color="tab:orange", ms=3, label="achieved (2xx/min)")
     ax1.plot([], [], color="lightgray", lw=3, label="offered")
+    limited = [(m, s) for m, s in zip(mid, steps) if s.get("client_limited")]
+    if limited:  # not evidence about the server: the client sent less than it meant to
+        ax1.plot([m for m, _ in limited], [s["sent_rpm"] for _, s in limited], "x", color="tab:red", ms=8, label="client-limited (sent)")
     ax1.set_ylabel("requests per minute")
     ax1.legend(loc="upper left")
     for q, c in (("p50", "tab:green"), ("p95", "tab:blue"), ("p99", "tab:red")):
@@ -347,6 +398,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
     p.add_argument("--max-error-rate", type=float, default=0.01)
     p.add_argument("--min-achieved", type=float, default=0.9, help="achieved/offered below this fails a step")
+    p.add_argument(
+        "--client-tolerance", type=float, default=0.1,
+        help="a step whose really sent rate is below (1 - this) x its intended rate is client-limited: not judged (default 0.1)",
+    )
     p.add_argument("--cooldown", type=float, default=1.0, help="idle seconds between steps")
     p.add_argument("--max-connections", type=int, default=1000)
     p.add_argument("--wait-ready", type=float, default=900.0, help="seconds to wait for /readiness")
@@ -357,7 +412,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, run: Any = asyncio.run, transport: httpx.AsyncBaseTransport | None = None) -> int:
+    """The command. ``run`` runs the coroutine (a test passes a virtual-time loop's) and
+    ``transport`` reaches the server (a test's server on that loop's clock)."""
     a = parser().parse_args(argv)
     if a.growth <= 1.0 and a.step_rpm is None:
         raise SystemExit("--growth must be > 1")
@@ -366,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         a.body = json.loads(raw)
     except ValueError as e:
         raise SystemExit(f"request body is not JSON: {e}")
-    result = asyncio.run(calibrate(a, log=lambda m: print(m, file=sys.stderr, flush=True)))
+    result = run(calibrate(a, log=lambda m: print(m, file=sys.stderr, flush=True), transport=transport))
     result["method"] = method_text(a)
     best = result["breakingPoint"]
     if a.json:
@@ -374,7 +431,24 @@ def main(argv: list[str] | None = None) -> int:
         a.json.write_text(json.dumps(finite(result), indent=2))
     if a.plot:
         plot(result, a.plot)
+    limited = result["clientLimited"]
+    if limited:
+        print(
+            f"client-limited: meant to offer {limited['offered_rpm']:.1f} rpm but sent {limited['sent_rpm']:.1f} rpm "
+            f"(last send {limited['max_send_lag_s']:.3f} s late); that step is not evidence about the server",
+            file=sys.stderr,
+        )
     if best is None:
+        if limited and result["lowerBound"]:
+            print(
+                f"{result['unit']}: no breaking point: the server passed {result['lowerBound']['offered_rpm']:.1f} rpm and the client "
+                f"could offer no more; calibrate from a faster client (or several) to find it. Nothing written.",
+                file=sys.stderr,
+            )
+            return 4
+        if limited:
+            print(f"{result['unit']}: the client could not offer even the first step ({a.start_rpm:g} rpm). Nothing written.", file=sys.stderr)
+            return 4
         print(f"{result['unit']}: no step met the SLO (lowest rate {a.start_rpm:g} rpm)", file=sys.stderr)
         return 3
     if result["reachedMaxRpm"]:

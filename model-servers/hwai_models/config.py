@@ -67,7 +67,11 @@ class Settings(BaseModel):
     max_batch_size: int = Field(default=8, ge=1, le=256)
     batch_wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0)
     max_concurrency: int = Field(default=1, ge=1, le=64)  # model calls in flight at once
-    max_queue: int = Field(default=1024, ge=1, le=100_000)  # waiting requests before 503
+    # The queue's bound follows from the latency budget: a request that would wait longer than
+    # max_wait_s for a slot (estimated from the measured service time) is refused at once with
+    # 503 and Retry-After, instead of waiting into a time-out. max_queue is only a hard cap.
+    max_wait_s: float = Field(default=2.0, gt=0.0, le=3600.0)
+    max_queue: int = Field(default=256, ge=1, le=100_000)
     request_timeout_s: float = Field(default=60.0, gt=0.0, le=3600.0)
     drain_seconds: float = Field(default=15.0, ge=0.0, le=600.0)
 
@@ -102,6 +106,12 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if not self.model_id and not self.model_dir:
+            if self.backend == Backend.NEURON and self.task != Task.SLEEP:
+                # The defaults are raw hub checkpoints; the neuron backend serves compiled artifacts only.
+                raise ValueError(
+                    "HWAI_MODEL_ID or HWAI_MODEL_DIR must name an optimum-neuron compiled artifact on the neuron "
+                    "backend (no default: compile one with scripts/neuron-compile.sh)"
+                )
             object.__setattr__(self, "model_id", DEFAULT_MODEL_IDS[self.task])
         if self.default_steps > self.max_steps:
             raise ValueError("default_steps must not exceed max_steps")

@@ -1,13 +1,22 @@
 """CloudWatch embedded metric format (EMF): one JSON object per line on stdout.
 
 The CloudWatch agent (or Fluent Bit / Container Insights) turns each line into metrics; there is no
-PutMetricData call on the request path. Every real inference request emits one line in namespace
-``hw-agnostic-infer`` with dimensions ``service`` and ``unit``:
+PutMetricData call on the request path. Every inference request the server receives emits one
+line in namespace ``hw-agnostic-infer`` with the one dimension set ``[service, unit]``:
 
-- ``RequestCount`` (Count): 1 per request answered with 2xx. KEDA's trigger and the controller read
-  ``SUM(RequestCount)`` per unit per minute: the per-pod throughput of the fleet spec's ``maxRpm``.
-- ``Latency`` (Milliseconds): server-side time from the request's arrival to its answer.
-- ``ErrorCount`` (Count): 1 per inference request answered with 4xx or 5xx (no Latency then).
+- ``RequestCount`` (Count): 1 per inference request *received*, whatever its answer: served,
+  refused (503 queue full / cannot start in time / not ready), invalid (4xx), timed out, client
+  gone (499) or failed (500). ``SUM(RequestCount)`` per unit per minute is the demand offered to
+  the unit's pods, which the controller and KEDA scale on; it never hides demand the pods refused.
+- ``SuccessCount`` (Count): 1 per request answered with 2xx (the unit's served throughput, what
+  the fleet spec's ``maxRpm`` measures).
+- ``ErrorCount`` (Count): 1 per request answered with anything else (4xx, 5xx, 499).
+  ``RequestCount = SuccessCount + ErrorCount`` in every minute.
+- ``Latency`` (Milliseconds): server-side time from the request's arrival to its answer, on 2xx
+  answers only (the SLO is on served requests).
+
+Each line also carries the ``route`` and the ``status`` code as properties (not dimensions), for
+CloudWatch Logs Insights.
 
 KEDA (aws-cloudwatch trigger, Metrics Insights):
 ``SELECT SUM(RequestCount) FROM SCHEMA("hw-agnostic-infer", service, unit) WHERE unit = 'sd21-g5-triton'``
@@ -24,8 +33,9 @@ from typing import IO, Any
 NAMESPACE = "hw-agnostic-infer"
 DIMENSIONS = ("service", "unit")
 REQUEST_COUNT = "RequestCount"
-LATENCY = "Latency"
+SUCCESS_COUNT = "SuccessCount"
 ERROR_COUNT = "ErrorCount"
+LATENCY = "Latency"
 
 
 class EmfLogger:
@@ -75,8 +85,10 @@ class EmfLogger:
         return doc
 
     def request(self, latency_ms: float, route: str, status: int, **props: Any) -> dict[str, Any]:
+        metrics: dict[str, tuple[float, str]] = {REQUEST_COUNT: (1, "Count")}
         if 200 <= status < 300:
-            metrics = {REQUEST_COUNT: (1, "Count"), LATENCY: (round(latency_ms, 3), "Milliseconds")}
+            metrics[SUCCESS_COUNT] = (1, "Count")
+            metrics[LATENCY] = (round(latency_ms, 3), "Milliseconds")
         else:
-            metrics = {ERROR_COUNT: (1, "Count")}
+            metrics[ERROR_COUNT] = (1, "Count")
         return self.record(metrics, {"route": route, "status": status, **props})

@@ -41,6 +41,7 @@ def allow_patterns(task: Task, backend: Backend, half: bool = False) -> list[str
             "*.pt",
             "*.txt",
             "*.model",
+            "*.jinja",
             "*model*.safetensors",
             "compiled/*",
             "checkpoint/*",

@@ -17,9 +17,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HF_HUB_OFFLINE"] = "1"  # the tests never reach a hub
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+import importlib.util
+
 import pytest
 import torch
 import uvicorn
+
+# tests/neuron runs in its own environment (optimum-neuron, transformers 4.57): make test-models-neuron.
+collect_ignore = [] if importlib.util.find_spec("optimum") and importlib.util.find_spec("optimum.neuron") else ["neuron"]
 
 torch.set_num_threads(1)
 

@@ -71,7 +71,7 @@ def test_sigterm_drains_then_exits() -> None:
     for l in lines:  # stdout is for CloudWatch: nothing but EMF
         d = json.loads(l)
         assert d["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "hw-agnostic-infer"
-        assert d["service"] == "calib" and d["unit"] == "calib-cpu" and d["RequestCount"] == 1
+        assert d["service"] == "calib" and d["unit"] == "calib-cpu" and d["RequestCount"] == d["SuccessCount"] == 1
     assert "draining" in err
 
 

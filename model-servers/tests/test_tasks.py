@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hwai_models.emf import DIMENSIONS, ERROR_COUNT, LATENCY, NAMESPACE, REQUEST_COUNT
+from hwai_models.emf import DIMENSIONS, ERROR_COUNT, LATENCY, NAMESPACE, REQUEST_COUNT, SUCCESS_COUNT
 from hwai_models.tasks import runner_for
 
 from .conftest import png_b64, settings_for
@@ -148,10 +148,11 @@ def test_task_end_to_end(task: str, models: dict[str, Any], live: Any) -> None:
         assert r.status_code == 422
 
     lines = srv.emf.lines()
-    ok = [l for l in lines if l.get(REQUEST_COUNT) == 1]
+    ok = [l for l in lines if l.get(SUCCESS_COUNT) == 1]
     err = [l for l in lines if l.get(ERROR_COUNT) == 1]
     assert len(ok) == 2
     assert len(err) == 1 + len(bad) + 1  # the 503 while loading, the bad inputs, the broken JSON
+    assert len(lines) == len(ok) + len(err) and all(l[REQUEST_COUNT] == 1 for l in lines)  # every request received
     for line in lines:
         meta = line["_aws"]
         assert isinstance(meta["Timestamp"], int)
@@ -163,11 +164,11 @@ def test_task_end_to_end(task: str, models: dict[str, Any], live: Any) -> None:
             assert m["Name"] in line  # every declared metric has its value at the top level
     for line in ok:
         units = {m["Name"]: m["Unit"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-        assert units == {REQUEST_COUNT: "Count", LATENCY: "Milliseconds"}
+        assert units == {REQUEST_COUNT: "Count", SUCCESS_COUNT: "Count", LATENCY: "Milliseconds"}
         assert line[LATENCY] > 0 and line["status"] == 200 and line["route"] in (srv.route, "/invocations")
     for line in err:
         units = {m["Name"]: m["Unit"] for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
-        assert units == {ERROR_COUNT: "Count"} and 400 <= line["status"] < 600
+        assert units == {REQUEST_COUNT: "Count", ERROR_COUNT: "Count"} and 400 <= line["status"] < 600
 
 
 @pytest.mark.parametrize("task", list(CASES))
@@ -186,7 +187,7 @@ def test_concurrent_requests_are_batched(task: str, models: dict[str, Any], live
     assert all(CASES[task][1](r.json()) for r in rs)
     stats = httpx.get(srv.url + "/info").json()["stats"]
     assert stats["maxBatch"] >= 2, stats  # concurrent requests shared model calls
-    assert sum(1 for l in srv.emf.lines() if l.get(REQUEST_COUNT) == 1) == n
+    assert sum(1 for l in srv.emf.lines() if l.get(SUCCESS_COUNT) == 1) == n
 
 
 def test_mistral_architecture_serves(models: dict[str, Any], live: Any) -> None:
@@ -194,28 +195,3 @@ def test_mistral_architecture_serves(models: dict[str, Any], live: Any) -> None:
     srv.wait_ready()
     r = httpx.post(srv.url + srv.route, json={"messages": [{"role": "user", "content": "hello"}], "max_new_tokens": 3, "ignore_eos": True}, timeout=60)
     assert r.status_code == 200 and r.json()["completion_tokens"] == 3
-
-
-def test_diffusion_samples_keep_their_own_timesteps(models: dict[str, Any]) -> None:
-    """Continuous batching: a request that joins a running batch mid-way gets the same image as
-    when it runs alone (same seed), and requests with different step counts share steps."""
-    import numpy as np
-
-    from hwai_models.tasks.text_to_image import _Job
-
-    s = settings_for("text-to-image", models["text-to-image"])
-    r = runner_for(s)
-    r.load()
-    eng = r.engine
-    eng.start()
-    try:
-        alone = eng.submit(_Job("a red cat", None, 6, 7.5, 123)).result(60)[0]
-        long = eng.submit(_Job("a blue dog", "ugly", 9, 5.0, 5))
-        threading.Event().wait(0.05)  # let the first one take a few steps alone
-        joined = eng.submit(_Job("a red cat", None, 6, 7.5, 123))
-        a, b = joined.result(60), long.result(60)
-        assert b[1]["max_batch"] == 2 and a[1]["max_batch"] == 2  # they shared steps
-        diff = np.abs(a[0].astype(int) - alone.astype(int)).max()
-        assert diff <= 2, diff  # same sample, whatever joined it (float rounding only)
-    finally:
-        eng.stop()

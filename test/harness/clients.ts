@@ -164,6 +164,9 @@ export async function resetHarness(): Promise<void> {
   await faults.reset();
   const custom = kubeConfig('admin', { direct: true }).makeApiClient(CustomObjectsApi);
   for (const kind of CLUSTER_SCOPED_CUSTOM) await custom.deleteCollectionClusterCustomObject(kind);
+  // Events are read cluster-wide (Karpenter's refusals): another file's would read as this one's.
+  const core = kubeConfig('admin', { direct: true }).makeApiClient(CoreV1Api);
+  for (const ns of (await core.listNamespace()).items) await core.deleteCollectionNamespacedEvent({ namespace: ns.metadata!.name! });
 }
 
 export interface KubeStatus {

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from ..batching import MicroBatcher
 from ..config import Settings, Task
 
 
@@ -52,6 +53,55 @@ class Runner(ABC):
 
     def info(self) -> dict[str, Any]:
         return {}
+
+    def failure(self) -> str | None:
+        """Why this runner can serve nothing more (its engine died), or None. ``/health`` fails
+        while this is set, so Kubernetes restarts the pod."""
+        return None
+
+    def warmed(self) -> None:
+        """The warm-up is done: forget what it measured (its first calls compile and load
+        kernels, and would make the admission estimate far too pessimistic)."""
+
+
+class BatchedRunner(Runner):
+    """A runner whose model calls go through one ``MicroBatcher`` of ``run_batch`` calls: its
+    start, stop, statistics and health written once."""
+
+    batch_name: str = "model"  # names the worker threads
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.batcher: MicroBatcher[Any, Any] | None = None
+        self.max_batch = settings.max_batch_size
+        self.batch_concurrency = settings.max_concurrency
+
+    def run_batch(self, items: list[Any]) -> list[Any]:
+        """Blocking: one model call for ``items``, one result (or exception) per item."""
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        s = self.settings
+        self.batcher = MicroBatcher(self.run_batch, self.max_batch, s.batch_wait_ms, self.batch_concurrency, s.max_queue, self.batch_name, s.max_wait_s)
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        if self.batcher:
+            await self.batcher.stop()
+
+    async def submit(self, item: Any) -> Any:
+        assert self.batcher, "submit before start"
+        return await self.batcher.submit(item)
+
+    def info(self) -> dict[str, Any]:
+        return self.batcher.info() if self.batcher else {}
+
+    def failure(self) -> str | None:
+        return self.batcher.failure if self.batcher else None
+
+    def warmed(self) -> None:
+        if self.batcher:
+            self.batcher.admission.forget()
 
 
 def decode_image(data: str, field: str, settings: Settings) -> Any:

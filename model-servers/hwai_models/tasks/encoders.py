@@ -6,15 +6,14 @@ Each is one forward pass per batch: concurrent requests are micro-batched into o
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import backends
-from ..batching import MicroBatcher
 from ..config import Backend, Settings, Task
 from ..hub import resolve_model_path
-from .base import Runner, decode_image
+from .base import BatchedRunner, InputError, decode_image
 
 
 
@@ -29,23 +28,13 @@ def _warmup_image() -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class _Batched(Runner):
-    """Shared plumbing: load model + preprocessor, a micro-batcher, a batch function."""
+class _Batched(BatchedRunner):
+    """Shared plumbing: load model + preprocessor, a batch function under inference mode."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.model: Any = None
-        self.batcher: MicroBatcher[Any, Any] | None = None
-        self.max_batch = settings.max_batch_size
-
-    async def start(self) -> None:
-        s = self.settings
-        self.batcher = MicroBatcher(self.run_batch, self.max_batch, s.batch_wait_ms, s.max_concurrency, s.max_queue, self.task.value)
-        self.batcher.start()
-
-    async def stop(self) -> None:
-        if self.batcher:
-            await self.batcher.stop()
+        self.batch_name = self.task.value
 
     def _place(self, model: Any) -> Any:
         import torch
@@ -58,12 +47,15 @@ class _Batched(Runner):
 
     def _inputs(self, enc: Any) -> dict[str, Any]:
         s = self.settings
+        if s.backend == Backend.NEURON:
+            from .. import neuron
+
+            return neuron.compiled_inputs(self.model, enc)
         out = {}
         for k, v in enc.items():
-            if s.backend != Backend.NEURON:
-                v = v.to(s.torch_device)
-                if v.is_floating_point():
-                    v = v.to(backends.torch_dtype(s))
+            v = v.to(s.torch_device)
+            if v.is_floating_point():
+                v = v.to(backends.torch_dtype(s))
             out[k] = v
         backends.mark_batch_dynamic(s, *out.values())
         return out
@@ -76,10 +68,6 @@ class _Batched(Runner):
 
     def _run_batch(self, items: list[Any]) -> list[Any]:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def info(self) -> dict[str, Any]:
-        b = self.batcher
-        return {"batches": b.batches, "items": b.items, "maxBatch": b.max_seen_batch} if b else {}
 
 
 # --------------------------------------------------------------------------- sentiment
@@ -101,22 +89,22 @@ class SentimentRunner(_Batched):
         s = self.settings
         self.model_path = resolve_model_path(s)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.max_len = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
         if s.backend == Backend.NEURON:
-            self.model = backends.neuron().NeuronModelForSequenceClassification.from_pretrained(self.model_path)
-            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+            from .. import neuron
+
+            self.model = neuron.load_traced("NeuronModelForSequenceClassification", self.model_path, self.task)
+            self.max_batch = min(self.max_batch, neuron.static_batch(self.model))
+            self.max_len = neuron.sequence_length(self.model)
         else:
             from transformers import AutoModelForSequenceClassification
 
             self.model = self._place(AutoModelForSequenceClassification.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
-        self.max_len = min(int(getattr(self.tokenizer, "model_max_length", 512) or 512), 512)
 
     async def infer(self, req: SentimentRequest) -> dict[str, Any]:
         if len(req.text) > self.settings.max_input_chars:
-            from .base import InputError
-
             raise InputError("text", f"longer than {self.settings.max_input_chars} characters")
-        assert self.batcher
-        return await self.batcher.submit(req.text)
+        return await self.submit(req.text)
 
     def _run_batch(self, items: list[str]) -> list[dict[str, Any]]:
         enc = self.tokenizer(items, padding=True, truncation=True, max_length=self.max_len, return_tensors="pt")
@@ -150,8 +138,11 @@ class _VisionRunner(_Batched):
         self.model_path = resolve_model_path(s)
         self.processor = AutoImageProcessor.from_pretrained(self.model_path)
         if s.backend == Backend.NEURON:
-            self.model = getattr(backends.neuron(), self.neuron_model_class).from_pretrained(self.model_path)
-            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+            from .. import neuron
+
+            self.model = neuron.load_traced(self.neuron_model_class, self.model_path, self.task)
+            self.max_batch = min(self.max_batch, neuron.static_batch(self.model))
+            neuron.fit_image_processor(self.processor, self.model)
         else:
             auto = getattr(transformers, self.auto_model_class)
             self.model = self._place(auto.from_pretrained(self.model_path, dtype=backends.torch_dtype(s)))
@@ -161,8 +152,7 @@ class _VisionRunner(_Batched):
 
     async def infer(self, req: Any) -> dict[str, Any]:
         img = await asyncio.get_running_loop().run_in_executor(None, decode_image, req.image, "image", self.settings)
-        assert self.batcher
-        return await self.batcher.submit(self.batch_item(req, img))
+        return await self.submit(self.batch_item(req, img))
 
 
 # --------------------------------------------------------------------------- image classification

@@ -1,7 +1,8 @@
 """Text generation: Mistral-7B-Instruct v0.3, Llama 3.2 1B (any causal LM).
 
-Concurrent requests are micro-batched into one ``generate`` call (left padding); requests with
-different sampling settings go in separate groups of the same batch.
+Concurrent requests are micro-batched into one ``generate`` call (left padding; right padding and
+the compiled batch and sequence length on ``neuron``, see :mod:`hwai_models.neuron`); requests
+with different sampling settings go in separate groups of the same batch.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import backends
-from ..batching import MicroBatcher
-from ..config import Backend, Settings, Task
+from ..config import Backend, Task
 from ..hub import resolve_model_path
-from .base import InputError, Runner
+from .base import BatchedRunner, InputError
 
 
 class Message(BaseModel):
@@ -39,15 +39,11 @@ class GenerateRequest(BaseModel):
         return self
 
 
-class TextGenerationRunner(Runner):
+class TextGenerationRunner(BatchedRunner):
     task = Task.TEXT_GENERATION
     route = "/v1/generate"
     request_model = GenerateRequest
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings)
-        self.batcher: MicroBatcher[Any, Any] | None = None
-        self.max_batch = settings.max_batch_size
+    batch_name = "generate"
 
     def load(self) -> None:
         from transformers import AutoTokenizer
@@ -59,9 +55,15 @@ class TextGenerationRunner(Runner):
         if tok.pad_token is None:
             tok.pad_token = tok.eos_token if tok.eos_token is not None else tok.unk_token
         self.tokenizer = tok
+        self.max_new_tokens = s.max_new_tokens
         if s.backend == Backend.NEURON:
-            self.model = backends.neuron().NeuronModelForCausalLM.from_pretrained(self.model_path)
-            self.max_batch = min(self.max_batch, backends.neuron_static_batch(self.model.config, self.max_batch))
+            from .. import neuron
+
+            self.model, shapes = neuron.load_causal_lm(self.model_path, tok)  # right padding
+            self.max_batch = min(self.max_batch, shapes.batch_size)
+            self.max_new_tokens = min(s.max_new_tokens, shapes.sequence_length - 1)
+            self.prompt_budget = shapes.prompt_budget
+            return
         else:
             import torch
             from transformers import AutoModelForCausalLM
@@ -73,16 +75,8 @@ class TextGenerationRunner(Runner):
                 m.forward = torch.compile(m.forward, mode=s.compile_mode, dynamic=True)
             self.model = m
         cfg = self.model.config
-        self.context = int(getattr(cfg, "max_position_embeddings", 4096) or 4096)
-
-    async def start(self) -> None:
-        s = self.settings
-        self.batcher = MicroBatcher(self.run_batch, self.max_batch, s.batch_wait_ms, s.max_concurrency, s.max_queue, "generate")
-        self.batcher.start()
-
-    async def stop(self) -> None:
-        if self.batcher:
-            await self.batcher.stop()
+        context = int(getattr(cfg, "max_position_embeddings", 4096) or 4096)
+        self.prompt_budget = lambda new_tokens: max(1, context - new_tokens)
 
     def _text(self, req: GenerateRequest) -> str:
         if req.prompt is not None:
@@ -94,13 +88,12 @@ class TextGenerationRunner(Runner):
 
     async def infer(self, req: GenerateRequest) -> dict[str, Any]:
         s = self.settings
-        if req.max_new_tokens > s.max_new_tokens:
-            raise InputError("max_new_tokens", f"at most {s.max_new_tokens} on this server")
+        if req.max_new_tokens > self.max_new_tokens:
+            raise InputError("max_new_tokens", f"at most {self.max_new_tokens} on this server")
         text = self._text(req)
         if len(text) > s.max_input_chars:
             raise InputError("messages" if req.messages else "prompt", f"longer than {s.max_input_chars} characters")
-        assert self.batcher
-        return await self.batcher.submit((text, req))
+        return await self.submit((text, req))
 
     def run_batch(self, items: list[tuple[str, GenerateRequest]]) -> list[Any]:
         import torch
@@ -115,8 +108,10 @@ class TextGenerationRunner(Runner):
                 texts = [items[i][0] for i in idx]
                 want = [items[i][1].max_new_tokens for i in idx]
                 n_new = max(want)
-                enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max(1, self.context - n_new))
-                if self.settings.backend != Backend.NEURON:
+                enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=self.prompt_budget(n_new))
+                if self.settings.backend == Backend.NEURON:
+                    enc = {k: enc[k] for k in ("input_ids", "attention_mask")}
+                else:
                     enc = {k: v.to(self.settings.torch_device) for k, v in enc.items()}
                 kw: dict[str, Any] = {"max_new_tokens": n_new, "pad_token_id": self.tokenizer.pad_token_id, "do_sample": sample}
                 if sample:
@@ -142,7 +137,3 @@ class TextGenerationRunner(Runner):
 
     def warmup_requests(self) -> list[BaseModel]:
         return [GenerateRequest(prompt="Warm-up.", max_new_tokens=4, ignore_eos=True)]
-
-    def info(self) -> dict[str, Any]:
-        b = self.batcher
-        return {"batches": b.batches, "items": b.items, "maxBatch": b.max_seen_batch} if b else {}

@@ -1,15 +1,8 @@
-"""Text-to-image: Stable Diffusion 2.1, with continuous batching at denoising-step granularity.
+"""Text-to-image: Stable Diffusion 2.1. The runner: request validation, loading, image encoding.
 
-On ``cuda``, ``triton`` and ``cpu`` one engine thread owns the GPU and runs a loop of denoising
-steps over a *running batch*: a request that arrives joins the batch at the next step (after its
-prompt is encoded), each sample keeps its own timestep (and step count, guidance scale, seed), and
-a sample that has taken its last step leaves the batch for the VAE decoder at once. So a request
-never waits for a whole batch to finish, only for the current step (tens of milliseconds), while
-the UNet sees batches as large as the load makes them: what turns a GPU's idle matrix units into
-throughput without breaking a 900 ms p99. The sampler is DDIM (eta 0, SD 2.1's own scheduler),
-vectorised over per-sample timesteps; classifier-free guidance doubles the UNet batch.
-
-On ``neuron`` the compiled pipeline of optimum-neuron (static shapes) serves micro-batches.
+On ``cuda``, ``triton`` and ``cpu`` the continuous-batching engine (``diffusion_engine.py``) runs
+the denoising steps; on ``neuron`` optimum-neuron's compiled pipeline serves micro-batches
+(``hwai_models/neuron/diffusion.py``).
 """
 
 from __future__ import annotations
@@ -19,20 +12,15 @@ import base64
 import io
 import logging
 import os
-import queue
-import threading
-import time
-from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import backends
-from ..batching import MicroBatcher, Overloaded
 from ..config import Backend, Settings, Task
 from ..hub import resolve_model_path
-from .base import InputError, Runner
+from .base import BatchedRunner, InputError
+from .diffusion_engine import DiffusionEngine, DiffusionJob
 
 log = logging.getLogger("hwai_models.text_to_image")
 
@@ -49,313 +37,6 @@ class ImageRequest(BaseModel):
     output_format: Literal["png", "jpeg"] = "png"
 
 
-@dataclass
-class _Job:
-    prompt: str
-    negative: str | None
-    steps: int
-    guidance: float
-    seed: int | None
-    future: Future = field(default_factory=Future)
-    t_submit: float = field(default_factory=time.perf_counter)
-    t_admit: float = 0.0
-    timesteps: list[int] = field(default_factory=list)
-    step_ratio: int = 0
-    i: int = 0
-    latents: Any = None
-    cond: Any = None
-    uncond: Any = None
-    max_batch_seen: int = 0
-    t_dev: Any = None
-    t_prev_dev: Any = None
-    g_dev: Any = None
-
-
-class DiffusionEngine:
-    """The running batch. One thread; every tensor lives on ``device``."""
-
-    def __init__(self, tokenizer: Any, text_encoder: Any, unet: Any, vae: Any, scheduler: Any, settings: Settings, device: str, dtype: Any, max_batch: int) -> None:
-        import torch
-
-        self.tokenizer, self.text_encoder, self.unet, self.vae = tokenizer, text_encoder, unet, vae
-        self.settings = settings
-        self.device, self.dtype = device, dtype
-        self.max_batch = max_batch
-        self.scheduler = scheduler
-        cfg = scheduler.config
-        self.prediction_type = cfg.get("prediction_type", "epsilon")
-        if self.prediction_type not in ("epsilon", "v_prediction"):
-            raise ValueError(f"unsupported prediction_type {self.prediction_type!r}")
-        self.acp = scheduler.alphas_cumprod.to(device=device, dtype=torch.float32)
-        self.final_acp = float(scheduler.final_alpha_cumprod)
-        self.final_acp_t = torch.tensor(self.final_acp, device=device, dtype=torch.float32)
-        self._denoise = backends.compile_module(self._denoise_eager, settings)
-        self.cudagraphs = settings.backend == Backend.TRITON and settings.compile_mode == "reduce-overhead"
-        self._events: list[Any] = []
-        self._t_dev: dict[int, Any] = {}
-        self._pending: list[tuple[Any, Any, list[_Job]]] = []  # decoded images on their way to the host
-        self.num_train = int(cfg.get("num_train_timesteps", 1000))
-        self.latent_channels = int(unet.config.in_channels)
-        self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
-        self.scaling_factor = float(vae.config.scaling_factor)
-        self.size = settings.image_size
-        self._timesteps: dict[int, list[int]] = {}
-        self._empty: Any = None
-        self._q: queue.Queue[_Job] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="hwai-diffusion", daemon=True)
-        # statistics
-        self.steps_run = 0
-        self.samples_stepped = 0
-        self.max_batch_seen = 0
-        self.unet_seconds = 0.0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def queued(self) -> int:
-        return self._q.qsize()
-
-    def submit(self, job: _Job) -> Future:
-        if self._q.qsize() >= self.settings.max_queue:
-            raise Overloaded(f"queue full ({self.settings.max_queue} waiting)")
-        self._q.put(job)
-        return job.future
-
-    # -- the loop -------------------------------------------------------------------------------
-
-    def warm_batches(self) -> None:
-        """Run the UNet once for every batch size the engine can form, in the engine's thread:
-        under torch.compile this compiles (and with CUDA graphs records) every shape before the
-        server reports ready, instead of during the first real requests; in eager mode it loads
-        the kernels each shape selects."""
-        import torch
-
-        if self.settings.backend not in (Backend.TRITON, Backend.CUDA):
-            return
-        t0 = time.perf_counter()
-        h = self.size // self.vae_scale
-        ctx = self._empty if self._empty is not None else self._encode([""])
-        for n in range(1, self.max_batch + 1):
-            x = torch.randn((n, self.latent_channels, h, h), device=self.device, dtype=self.dtype)
-            t = torch.full((n,), 501, device=self.device, dtype=torch.long)
-            g = torch.full((n, 1, 1, 1), 7.5, device=self.device, dtype=torch.float32)
-            e = ctx.expand(2 * n, -1, -1).contiguous()
-            for _ in range(3 if self.cudagraphs else 1):  # CUDA graph trees: warm, record, replay
-                self._run_denoise(x, t, t - 40, g, e)
-        if self.device == "cuda":
-            torch.cuda.synchronize()
-        log.info("UNet warmed for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
-
-    def _loop(self) -> None:
-        import torch
-
-        active: list[_Job] = []
-        with torch.inference_mode():
-            try:
-                self.warm_batches()
-            except Exception:  # noqa: BLE001 - the warm-up requests will surface the error
-                log.exception("warming the UNet's batch sizes failed")
-            while not self._stop.is_set():
-                new: list[_Job] = []
-                if self._pending:
-                    self._deliver_ready(wait=not active)
-                if not active:
-                    self._collect_events()
-                    try:
-                        new.append(self._q.get(timeout=0.1))
-                    except queue.Empty:
-                        continue
-                while len(active) + len(new) < self.max_batch:
-                    try:
-                        new.append(self._q.get_nowait())
-                    except queue.Empty:
-                        break
-                new = [j for j in new if j.future.set_running_or_notify_cancel()]
-                try:
-                    if new:
-                        self._admit(new)
-                        active.extend(new)
-                    if not active:
-                        continue
-                    self._step(active)
-                    done = [j for j in active if j.i >= len(j.timesteps)]
-                    if done:
-                        active = [j for j in active if j.i < len(j.timesteps)]
-                        self._finish(done)
-                except Exception as e:  # noqa: BLE001 - fail the batch, keep serving
-                    log.exception("diffusion step failed for %d samples", len(active))
-                    for j in active + [j for _, _, jobs in self._pending for j in jobs]:
-                        if not j.future.done():
-                            j.future.set_exception(e)
-                    active, self._pending = [], []
-
-    def _timesteps_for(self, n: int) -> list[int]:
-        if n not in self._timesteps:
-            self.scheduler.set_timesteps(n)
-            self._timesteps[n] = [int(t) for t in self.scheduler.timesteps]
-        return self._timesteps[n]
-
-    def _to_device(self, t: Any) -> Any:
-        # Pinned memory and a non-blocking copy: a pageable host-to-device copy would wait for
-        # every step already queued on the stream.
-        if self.device == "cuda":
-            return t.pin_memory().to(self.device, non_blocking=True)
-        return t.to(self.device)
-
-    def _encode(self, texts: list[str]) -> Any:
-        tok = self.tokenizer(texts, padding="max_length", max_length=self.tokenizer.model_max_length, truncation=True, return_tensors="pt")
-        return self.text_encoder(self._to_device(tok.input_ids))[0].to(self.dtype)
-
-    def _admit(self, jobs: list[_Job]) -> None:
-        import torch
-
-        if self._empty is None:
-            self._empty = self._encode([""])
-        cond = self._encode([j.prompt for j in jobs])
-        negs = [j for j in jobs if j.negative]
-        neg_emb = self._encode([j.negative for j in negs]) if negs else None  # type: ignore[misc]
-        h = self.size // self.vae_scale
-        now = time.perf_counter()
-        for k, j in enumerate(jobs):
-            j.t_admit = now
-            j.cond = cond[k : k + 1]
-            j.uncond = neg_emb[negs.index(j) : negs.index(j) + 1] if j.negative else self._empty
-            j.timesteps = self._timesteps_for(j.steps)
-            j.step_ratio = self.num_train // j.steps
-            if j.steps not in self._t_dev:
-                self._t_dev[j.steps] = self._to_device(torch.tensor(j.timesteps, dtype=torch.long))
-            j.t_dev = self._t_dev[j.steps]
-            j.t_prev_dev = j.t_dev - j.step_ratio
-            j.g_dev = torch.full((), j.guidance, device=self.device, dtype=torch.float32)
-            g = torch.Generator(self.device).manual_seed(j.seed if j.seed is not None else int.from_bytes(os.urandom(4), "little"))
-            j.latents = torch.randn((1, self.latent_channels, h, h), generator=g, device=self.device, dtype=torch.float32).to(self.dtype)
-            j.latents = j.latents * float(self.scheduler.init_noise_sigma)
-
-    def _step(self, active: list[_Job]) -> None:
-        import torch
-
-        n = len(active)
-        self.max_batch_seen = max(self.max_batch_seen, n)
-        for j in active:
-            j.max_batch_seen = max(j.max_batch_seen, n)
-        # Per-sample scalars come from tensors made on the device at admission: no host-to-device
-        # copy (which would synchronise the stream) on the step path, so the CPU queues step k+1
-        # while the GPU runs step k.
-        x = torch.cat([j.latents for j in active])
-        t = torch.stack([j.t_dev[j.i] for j in active])
-        t_prev = torch.stack([j.t_prev_dev[j.i] for j in active])
-        g = torch.stack([j.g_dev for j in active]).view(n, 1, 1, 1)
-        emb = torch.cat([j.uncond for j in active] + [j.cond for j in active])
-        ev = None
-        if self.device == "cuda":
-            ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-            ev[0].record()
-        else:
-            t0 = time.perf_counter()
-        x_new = self._run_denoise(x, t, t_prev, g, emb)
-        if ev is not None:
-            ev[1].record()
-            self._events.append(ev)
-            # Stay at most two steps ahead of the GPU: a request that arrives now joins a step
-            # that runs soon, not one behind a long queue of steps decided without it.
-            if len(self._events) >= 3:
-                self._events[-3][1].synchronize()
-            if len(self._events) >= 64:
-                self._collect_events()
-        else:
-            self.unet_seconds += time.perf_counter() - t0
-        self.steps_run += 1
-        self.samples_stepped += n
-        for k, j in enumerate(active):
-            j.latents = x_new[k : k + 1]
-            j.i += 1
-
-    def _denoise_eager(self, x: Any, t: Any, t_prev: Any, g: Any, emb: Any) -> Any:
-        """One denoising step for a batch whose samples sit at different timesteps: the UNet on
-        the CFG-doubled batch, guidance per sample, and DDIM (eta 0) per sample. Under the triton
-        backend this whole function is compiled (and with CUDA graphs, replayed as one graph)."""
-        import torch
-
-        n = x.shape[0]
-        out = self.unet(torch.cat([x, x]), torch.cat([t, t]), encoder_hidden_states=emb, return_dict=False)[0]
-        u, c = out.float().chunk(2)
-        pred = u + g * (c - u)
-        xf = x.float()
-        a_t = self.acp[t].view(n, 1, 1, 1)
-        a_prev = torch.where(t_prev >= 0, self.acp[t_prev.clamp(min=0)], self.final_acp_t).view(n, 1, 1, 1)
-        if self.prediction_type == "v_prediction":
-            x0 = a_t.sqrt() * xf - (1 - a_t).sqrt() * pred
-            eps = a_t.sqrt() * pred + (1 - a_t).sqrt() * xf
-        else:
-            eps = pred
-            x0 = (xf - (1 - a_t).sqrt() * eps) / a_t.sqrt()
-        return (a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps).to(x.dtype)
-
-    def _run_denoise(self, x: Any, t: Any, t_prev: Any, g: Any, emb: Any) -> Any:
-        if self.settings.backend == Backend.TRITON and x.shape[0] == 1:
-            # Batch 1 would be a graph of its own (dynamo specialises sizes 0 and 1): run it as a
-            # batch of 2 (the sample twice) so that one dynamic graph serves every batch size.
-            import torch
-
-            u, c = emb.chunk(2)
-            return self._run_denoise(torch.cat([x, x]), torch.cat([t, t]), torch.cat([t_prev, t_prev]), torch.cat([g, g]), torch.cat([u, u, c, c]))[:1]
-        backends.mark_batch_dynamic(self.settings, x, t, t_prev, g, emb)
-        if self.cudagraphs:
-            import torch
-
-            torch.compiler.cudagraph_mark_step_begin()
-            return self._denoise(x, t, t_prev, g, emb).clone()  # the graph's output buffer is reused
-        return self._denoise(x, t, t_prev, g, emb)
-
-    def _collect_events(self) -> None:
-        if self._events:
-            self._events[-1][1].synchronize()
-            self.unet_seconds += sum(a.elapsed_time(b) for a, b in self._events) / 1000.0
-            self._events.clear()
-
-    def _finish(self, done: list[_Job]) -> None:
-        """Decode the finished samples; the images reach the host asynchronously (pinned buffer,
-        an event), so the next denoising step is queued without waiting for the copy."""
-        import torch
-
-        lat = torch.cat([j.latents for j in done]) / self.scaling_factor
-        img = self.vae.decode(lat, return_dict=False)[0]
-        img = (img.float() / 2 + 0.5).nan_to_num(0.0).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)
-        for j in done:
-            j.latents = j.cond = j.uncond = j.t_dev = j.t_prev_dev = j.g_dev = None
-        if self.device == "cuda":
-            host = torch.empty(img.shape, dtype=torch.uint8, pin_memory=True)
-            host.copy_(img, non_blocking=True)
-            ev = torch.cuda.Event()
-            ev.record()
-            self._pending.append((ev, host, done))
-        else:
-            self._deliver(img.contiguous().numpy(), done)
-
-    def _deliver_ready(self, wait: bool = False) -> None:
-        keep = []
-        for ev, host, jobs in self._pending:
-            if wait:
-                ev.synchronize()
-            if ev.query():
-                self._deliver(host.numpy(), jobs)
-            else:
-                keep.append((ev, host, jobs))
-        self._pending = keep
-
-    def _deliver(self, arr: Any, jobs: list[_Job]) -> None:
-        now = time.perf_counter()
-        for k, j in enumerate(jobs):
-            j.future.set_result(
-                (arr[k].copy(), {"queue_ms": round((j.t_admit - j.t_submit) * 1000, 2), "total_ms": round((now - j.t_submit) * 1000, 2), "max_batch": j.max_batch_seen})
-            )
-
-
 def encode_image(arr: Any, fmt: str) -> str:
     from PIL import Image
 
@@ -368,15 +49,19 @@ def encode_image(arr: Any, fmt: str) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class TextToImageRunner(Runner):
+class TextToImageRunner(BatchedRunner):
+    """The engine on cuda/triton/cpu; on neuron, the batcher of ``BatchedRunner`` over the
+    compiled pipeline, one call at a time."""
+
     task = Task.TEXT_TO_IMAGE
     route = "/v1/text-to-image"
     request_model = ImageRequest
+    batch_name = "sd-neuron"
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.engine: DiffusionEngine | None = None
-        self.batcher: MicroBatcher[Any, Any] | None = None
+        self.batch_concurrency = 1
         self.pipe: Any = None
         self.components: dict[str, Any] = {}
 
@@ -384,7 +69,10 @@ class TextToImageRunner(Runner):
         s = self.settings
         self.model_path = path = resolve_model_path(s)
         if s.backend == Backend.NEURON:
-            self.pipe = backends.neuron().NeuronStableDiffusionPipeline.from_pretrained(path)
+            from ..neuron.diffusion import NeuronStableDiffusion
+
+            self.pipe = NeuronStableDiffusion(path, s)
+            self.max_batch = min(s.max_batch_size, self.pipe.batch_size)
             return
         import torch
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
@@ -410,18 +98,29 @@ class TextToImageRunner(Runner):
         self.engine = DiffusionEngine(tokenizer, text_encoder, unet, vae, scheduler, s, dev, dtype, s.max_batch_size)
 
     async def start(self) -> None:
-        s = self.settings
         if self.engine is not None:
             self.engine.start()
         else:
-            self.batcher = MicroBatcher(self._neuron_batch, s.max_batch_size, s.batch_wait_ms, 1, s.max_queue, "sd-neuron")
-            self.batcher.start()
+            await super().start()
 
     async def stop(self) -> None:
         if self.engine is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
-        if self.batcher is not None:
-            await self.batcher.stop()
+        await super().stop()
+
+    def run_batch(self, items: list[tuple[ImageRequest, int]]) -> list[Any]:  # pragma: no cover - Neuron only
+        return self.pipe.run(items)
+
+    def info(self) -> dict[str, Any]:
+        return self.engine.info() if self.engine is not None else super().info()
+
+    def failure(self) -> str | None:
+        return self.engine.failure if self.engine is not None else super().failure()
+
+    def warmed(self) -> None:
+        if self.engine is not None:
+            self.engine.admission.forget()
+        super().warmed()
 
     def _check(self, req: ImageRequest) -> int:
         s = self.settings
@@ -438,43 +137,26 @@ class TextToImageRunner(Runner):
         steps = self._check(req)
         loop = asyncio.get_running_loop()
         if self.engine is not None:
-            job = _Job(req.prompt, req.negative_prompt, steps, req.guidance_scale, req.seed)
-            arr, timings = await asyncio.wrap_future(self.engine.submit(job))
+            arr, timings = await self._generate(self.engine, DiffusionJob(req.prompt, req.negative_prompt, steps, req.guidance_scale, req.seed))
         else:
-            assert self.batcher
-            arr, timings = await self.batcher.submit((req, steps))
+            arr, timings = await self.submit((req, steps))
         image = await loop.run_in_executor(None, encode_image, arr, req.output_format)
         return {"image": image, "format": req.output_format, "width": int(arr.shape[1]), "height": int(arr.shape[0]), "steps": steps, "timings": timings}
 
-    def _neuron_batch(self, items: list[tuple[ImageRequest, int]]) -> list[Any]:  # pragma: no cover - Neuron only
-        import numpy as np
-
-        results: list[Any] = [None] * len(items)
-        groups: dict[tuple[int, float], list[int]] = {}
-        for i, (r, steps) in enumerate(items):
-            groups.setdefault((steps, r.guidance_scale), []).append(i)
-        for (steps, g), idx in groups.items():
-            t0 = time.perf_counter()
-            out = self.pipe(
-                prompt=[items[i][0].prompt for i in idx],
-                negative_prompt=[items[i][0].negative_prompt or "" for i in idx],
-                num_inference_steps=steps,
-                guidance_scale=g,
-                output_type="np",
-            ).images
-            ms = round((time.perf_counter() - t0) * 1000, 2)
-            for k, i in enumerate(idx):
-                results[i] = ((np.clip(out[k], 0, 1) * 255).round().astype("uint8"), {"total_ms": ms, "max_batch": len(idx)})
-        return results
+    @staticmethod
+    async def _generate(engine: DiffusionEngine, job: DiffusionJob) -> Any:
+        """The job's result; if the caller is cancelled (client gone, time-out), so is the job."""
+        fut = engine.submit(job)
+        try:
+            return await asyncio.wrap_future(fut)  # cancelling this cancels a job still queued
+        except asyncio.CancelledError:
+            engine.cancel(job)
+            raise
 
     def warmup_requests(self) -> list[BaseModel]:
         # A first request alone, then a concurrent burst: under torch.compile the burst compiles
         # the graph for a batch > 1 (dynamic batch dimension) before the first real request.
         n = max(1, min(self.settings.max_batch_size, 4))
+        if self.settings.backend == Backend.NEURON:
+            n = min(self.settings.max_batch_size, self.pipe.batch_size)  # one call at the compiled batch
         return [ImageRequest(prompt="warm-up", seed=0)] + [ImageRequest(prompt=f"warm-up {i}", seed=i) for i in range(n)]
-
-    def info(self) -> dict[str, Any]:
-        e = self.engine
-        if e is None:
-            return {}
-        return {"steps": e.steps_run, "samplesStepped": e.samples_stepped, "maxBatch": e.max_batch_seen, "unetSeconds": round(e.unet_seconds, 3), "queued": e.queued()}
