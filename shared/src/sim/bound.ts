@@ -9,8 +9,8 @@ import type { Scenario } from './scenario.ts';
  * a `hold` lets the family keep, never grow, the nodes it had when the hold began, which the
  * bound chooses with hindsight (a dynamic programme over the hold: the count may only fall).
  * Overlapping holds of two families: only the first is held, the other is treated as unlimited,
- * which keeps it a lower bound. Services are bounded one after the other, each taking the
- * capacity the earlier ones left.
+ * which keeps it a lower bound. Services are bounded each on its own with the whole of every
+ * family's limit (services sharing a family could not all have it: again a lower bound).
  */
 export interface Bound {
   totalCost: number;
