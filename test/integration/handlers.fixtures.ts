@@ -10,10 +10,8 @@ import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
 import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSubnetCommand, CreateVpcCommand } from '@aws-sdk/client-ec2';
 import {
-  AddTagsCommand,
   CreateListenerCommand,
   CreateLoadBalancerCommand,
-  CreateRuleCommand,
   CreateTargetGroupCommand,
   DescribeRulesCommand,
   ModifyRuleCommand,
@@ -23,7 +21,7 @@ import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { RULE_TAG } from '../../shared/src/adapters/aws/elbv2-router.ts';
+import { createInsufficientCapacityEvent, createServiceRules } from '../../shared/src/twin/harness-objects.ts';
 import type { ControllerState, UnitScaling } from '../../shared/src/core/types.ts';
 import { loadFleetSpec } from '../../shared/src/spec/load.ts';
 import type { FleetSpec } from '../../shared/src/spec/schema.ts';
@@ -89,20 +87,7 @@ export async function deployFleet(name: string, namespace: string, fleet: FleetS
   };
   // A few units at a time: a large fleet deploys in reasonable time without flooding the harness.
   for (let i = 0; i < fleet.units.length; i += 5) await Promise.all(fleet.units.slice(i, i + 5).map((u, k) => deployUnit(u, i + k)));
-  const ruleArns: string[] = [];
-  for (const [i, [service, s]] of Object.entries(fleet.services).entries()) {
-    const units = fleet.units.filter((u) => u.service === service);
-    const rule = await elbv2.send(
-      new CreateRuleCommand({
-        ListenerArn: listenerArn,
-        Priority: 10 + i,
-        Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: [`/${service}/*`] } }],
-        Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: units.map((u) => ({ TargetGroupArn: groupArn.get(u.name)!, Weight: weight(u.name) })) } }],
-      }),
-    );
-    ruleArns.push(rule.Rules![0]!.RuleArn!);
-    await elbv2.send(new AddTagsCommand({ ResourceArns: [rule.Rules![0]!.RuleArn!], Tags: [{ Key: RULE_TAG, Value: s.listenerRule!.lookup! }] }));
-  }
+  const ruleArns = Object.values(await createServiceRules(elbv2, listenerArn, fleet, (u) => groupArn.get(u)!, weight));
   const table = `hwai-${name}`;
   await dynamodb.send(
     new CreateTableCommand({ TableName: table, KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }], BillingMode: 'PAY_PER_REQUEST' }),
@@ -147,22 +132,7 @@ export async function unschedulablePods(namespace: string, unit: string, count: 
 
 /** Karpenter's event after EC2 refused a launch (reason InsufficientCapacityError); a NodeClaim is cluster-scoped, so its events live in `default`. */
 export async function insufficientCapacityEvent(instanceType: string, at: Date): Promise<void> {
-  const core = kubeConfig('admin').makeApiClient(CoreV1Api);
-  const claim = `neuron-${at.getTime().toString(36)}`;
-  await core.createNamespacedEvent({
-    namespace: 'default',
-    body: {
-      metadata: { name: `${claim}.${at.getTime().toString(16)}` },
-      involvedObject: { apiVersion: 'karpenter.sh/v1', kind: 'NodeClaim', name: claim },
-      reason: 'InsufficientCapacityError',
-      type: 'Warning',
-      message: `NodeClaim ${claim} event: creating instance, insufficient capacity, InsufficientInstanceCapacity: We currently do not have sufficient ${instanceType} capacity in the Availability Zone you requested (us-east-1a).`,
-      source: { component: 'karpenter' },
-      firstTimestamp: at,
-      lastTimestamp: at,
-      count: 1,
-    },
-  });
+  await createInsufficientCapacityEvent(kubeConfig('admin').makeApiClient(CoreV1Api), `neuron-${at.getTime().toString(36)}`, instanceType, at);
 }
 
 /**

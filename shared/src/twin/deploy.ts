@@ -5,20 +5,18 @@ import { join } from 'node:path';
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateSubnetCommand, CreateVpcCommand } from '@aws-sdk/client-ec2';
 import {
-  AddTagsCommand,
   CreateListenerCommand,
   CreateLoadBalancerCommand,
-  CreateRuleCommand,
   CreateTargetGroupCommand,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
 import { ApiException, CustomObjectsApi } from '@kubernetes/client-node';
-import { RULE_TAG } from '../adapters/aws/elbv2-router.ts';
 import { SCALED_OBJECTS } from '../adapters/kubernetes/scaled-object.ts';
 import { FAMILY_LABEL } from '../adapters/kubernetes/karpenter-signals.ts';
 import type { World } from '../sim/world.ts';
 import type { FleetSpec, Unit } from '../spec/schema.ts';
 import type { TwinClients } from './clients.ts';
+import { createServiceRules } from './harness-objects.ts';
 
 /**
  * The fleet as the CDK stack and the operator leave it, on the harness: per service an ALB
@@ -96,20 +94,7 @@ async function deployAws(clients: TwinClients, world: World, fleet: FleetSpec) {
     new CreateListenerCommand({ LoadBalancerArn: alb.LoadBalancers![0]!.LoadBalancerArn!, Protocol: 'HTTP', Port: 80, DefaultActions: [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404' } }] }),
   );
   const listenerArn = listener.Listeners![0]!.ListenerArn!;
-  const ruleArns: Record<string, string> = {};
-  for (const [i, [service, spec]] of Object.entries(fleet.services).entries()) {
-    const units = fleet.units.filter((u) => u.service === service);
-    const rule = await elbv2.send(
-      new CreateRuleCommand({
-        ListenerArn: listenerArn,
-        Priority: 10 + i,
-        Conditions: [{ Field: 'path-pattern', PathPatternConfig: { Values: [`/${service}/*`] } }],
-        Actions: [{ Type: 'forward', ForwardConfig: { TargetGroups: units.map((u) => ({ TargetGroupArn: targetGroupArns[u.name]!, Weight: world.units.get(u.name)!.weight })) } }],
-      }),
-    );
-    ruleArns[service] = rule.Rules![0]!.RuleArn!;
-    await elbv2.send(new AddTagsCommand({ ResourceArns: [ruleArns[service]!], Tags: [{ Key: RULE_TAG, Value: spec.listenerRule!.lookup! }] }));
-  }
+  const ruleArns = await createServiceRules(elbv2, listenerArn, fleet, (u) => targetGroupArns[u]!, (u) => world.units.get(u)!.weight);
   await dynamodb.send(
     new CreateTableCommand({
       TableName: TWIN_STATE_TABLE,

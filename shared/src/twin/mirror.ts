@@ -9,6 +9,7 @@ import type { PoolSignal } from '../core/types.ts';
 import { podPhase, type Pod, type PodPhase, type UnitWorld, type World } from '../sim/world.ts';
 import type { TwinClients } from './clients.ts';
 import { nodePoolOf, type TwinDeployment } from './deploy.ts';
+import { createInsufficientCapacityEvent } from './harness-objects.ts';
 
 /**
  * The simulated world written onto the harness before each tick, as the parts it stands for
@@ -147,20 +148,7 @@ export class WorldMirror {
       const unit = [...this.world.units.values()].find((u) => u.unit.family === signal.family)!.unit;
       const claim = `${nodePoolOf(unit)}-ice${this.signalsPublished - fresh.length + i}`;
       const at = this.iso(signal.at / 1000);
-      await this.clients.kube.core.createNamespacedEvent({
-        namespace: 'default',
-        body: {
-          metadata: { name: `${claim}.${at.getTime().toString(16)}` },
-          involvedObject: { apiVersion: 'karpenter.sh/v1', kind: 'NodeClaim', name: claim },
-          reason: 'InsufficientCapacityError',
-          type: 'Warning',
-          message: `NodeClaim ${claim} event: creating instance, insufficient capacity, with fleet error(s), InsufficientInstanceCapacity: We currently do not have sufficient ${unit.instanceType} capacity in the Availability Zone you requested`,
-          source: { component: 'karpenter' },
-          firstTimestamp: at,
-          lastTimestamp: at,
-          count: 1,
-        },
-      });
+      await createInsufficientCapacityEvent(this.clients.kube.core, claim, unit.instanceType, at);
     }
     return interruptions;
   }
