@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../shared/src/policies/index.ts';
+import { RECENT_DEMAND_MS } from '../../shared/src/core/decide.ts';
 import { initialControllerState, initialServiceState } from '../../shared/src/core/state.ts';
 import type { ControllerState, UnitObservation } from '../../shared/src/core/types.ts';
 import { fleetOf, seedLikeUnits } from './factories/fleet.ts';
@@ -36,12 +37,23 @@ describe('make before break with a missing input (static-cost)', () => {
     expect(d.reasons.join('\n')).toMatch(/demand not observed: keeping the live weights/);
   });
 
-  it('with the demand unknown but known a few minutes ago, floors are raised for the shift to come', () => {
+  it('with the demand unknown and last known minutes ago, floors are raised for the shift to come', () => {
     const obs = anObservation(spec, NOW, liveOnInf2({ rpm: null }), [], null);
-    obs.services[0]!.demandHistory = [[NOW - 180_000, 1800], [NOW - 120_000, 2000]];
+    obs.services[0]!.demandHistory = [[NOW - RECENT_DEMAND_MS - 120_000, 1800], [NOW - RECENT_DEMAND_MS - 60_000, 2000]];
     const d = decide(spec, obs, stateWith(ALL_ON_INF2), NOW, 'static-cost').services[0]!;
     expect(d.weights).toEqual(ALL_ON_INF2);
+    expect(d.reasons.join('\n')).toMatch(/demand not observed: keeping the live weights/);
     // trn1's 20% of the last known 2,000 rpm at its 130 rpm breaking point: 4 pods.
+    expect(d.scaling['trn1']!.minReplicas).toBe(4);
+  });
+
+  it('with the last minute not delivered yet by CloudWatch, the newest delivered minute is the demand and the shift goes only as far as the ready pods serve', () => {
+    const obs = anObservation(spec, NOW, liveOnInf2({ rpm: null }), [], null);
+    obs.services[0]!.demandHistory = [[NOW - 240_000, 1800], [NOW - 180_000, 2000]];
+    const d = decide(spec, obs, stateWith(ALL_ON_INF2), NOW, 'static-cost').services[0]!;
+    expect(d.reasons.join('\n')).toMatch(/CloudWatch has not delivered a later one yet/);
+    // One ready pod per unit: each can take at most its maxRpm of the 2,000 rpm.
+    for (const u of spec.units.filter((x) => x.name !== 'inf2')) expect(d.weights[u.name]! / 100).toBeLessThanOrEqual(u.maxRpm / 2000 + 0.01);
     expect(d.scaling['trn1']!.minReplicas).toBe(4);
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../shared/src/policies/index.ts';
+import { RECENT_DEMAND_MS } from '../../shared/src/core/decide.ts';
 import type { Override, UnitObservation } from '../../shared/src/core/types.ts';
 import { fleetOf, seedLikeUnits } from './factories/fleet.ts';
 import { anObservation, anOverride, demandHistoryOf, stateOf } from './factories/observation.ts';
@@ -75,7 +76,7 @@ describe('an override of trn1:100 with 2 ready trn1 pods', () => {
   it('with the demand unknown, keeps the live weights and sizes the floors for the last known demand', () => {
     const obs = world(2, Object.fromEntries(spec.units.map((u) => [u.name, { rpm: null }])));
     obs.services[0]!.demandRpm = null;
-    obs.services[0]!.demandHistory = demandHistoryOf(NOW, 5, DEMAND);
+    obs.services[0]!.demandHistory = demandHistoryOf(NOW - RECENT_DEMAND_MS, 5, DEMAND); // CloudWatch has delivered nothing recent
     const d = decideWith(pin, obs);
     expect(d.weights).toEqual(SEED_SPLIT);
     expect(d.scaling['trn1']!.minReplicas).toBe(TRN1_PODS_NEEDED);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toIntegerWeights } from '../../shared/src/core/cost.ts';
+import { RECENT_DEMAND_MS } from '../../shared/src/core/decide.ts';
 import { decide } from '../../shared/src/policies/index.ts';
 import { healthOf, healthyPods } from '../../shared/src/core/safety.ts';
 import { initialControllerState } from '../../shared/src/core/state.ts';
@@ -43,9 +44,11 @@ function servingNow(observed: Map<string, UnitObservation>, lastGood: Record<str
   return Object.values(usable).some((w) => w > 0) ? shareOf(usable) : null;
 }
 
-function demandOf(obs: Observation): number | null {
+/** The demand the core decides on: the observed minute's, else the newest minute CloudWatch delivered if it is recent. */
+function demandOf(obs: Observation, now = NOW): number | null {
   const s = obs.services[0]!;
-  return s.demandRpm ?? (s.units.every((u) => u.rpm !== null) ? s.units.reduce((a, u) => a + u.rpm!, 0) : null);
+  const newest = s.demandHistory.at(-1);
+  return s.demandRpm ?? (s.units.every((u) => u.rpm !== null) ? s.units.reduce((a, u) => a + u.rpm!, 0) : null) ?? (newest && now - newest[0] <= RECENT_DEMAND_MS ? newest[1] : null);
 }
 
 const decideOne = (obs: Observation, state: ControllerState, policy: (typeof POLICY_KINDS)[number], now = NOW): ServiceDecision => decide(spec, obs, state, now, policy).services[0]!;

@@ -19,6 +19,10 @@ import type {
 } from './types.ts';
 
 
+
+/** How old the newest delivered minute of demand may be to stand in for one not delivered yet. */
+export const RECENT_DEMAND_MS = 6 * 60_000;
+
 /**
  * The decision core: a pure function of the fleet spec, one observation, the state left by the
  * last tick, and the time, deciding with the policies it is given. No I/O, no clock, no
@@ -60,9 +64,17 @@ function decideService(
   }
   // A sum over some of the units would understate the demand and let a shift outrun the pods.
   const rpms = units.map((u) => byUnit.get(u.name)?.rpm ?? null);
-  const demandRpm = observed.demandRpm ?? (rpms.every((r) => r !== null) ? rpms.reduce((s, r) => s + r, 0) : null);
   const demandHistory = observed.demandHistory;
   const lastKnownDemandRpm = demandHistory.at(-1)?.[1] ?? null;
+  let demandRpm = observed.demandRpm ?? (rpms.every((r) => r !== null) ? rpms.reduce((s, r) => s + r, 0) : null);
+  // CloudWatch running a minute or two later than the read's lag: the newest minute it has
+  // delivered is the demand, rather than none (which would hold every shift). Unread metrics
+  // leave no history, and demand stays unknown.
+  const newest = demandHistory.at(-1);
+  if (demandRpm === null && newest && now - newest[0] <= RECENT_DEMAND_MS) {
+    demandRpm = newest[1];
+    reasons.push(`demand of the minute from ${new Date(newest[0]).toISOString()} used: CloudWatch has not delivered a later one yet`);
+  }
 
   const pools = updatePools(units, byUnit, observation.signals, previous.pools, spec.policy, now);
   reasons.push(...pools.reasons);

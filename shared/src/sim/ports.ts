@@ -1,6 +1,7 @@
 import type { Alert, ControllerState, UnitScaling } from '../core/types.ts';
 import { initialControllerState } from '../core/state.ts';
 import type { Clock, LeasePort, Ports, StateStore, StoredState, UnitMetrics, UnitPods } from '../reconcile/ports.ts';
+import { MINUTE_MS, requestMinutes } from '../reconcile/request-minutes.ts';
 import { podPhase, type World } from './world.ts';
 
 /**
@@ -11,8 +12,9 @@ import { podPhase, type World } from './world.ts';
  * Metrics are read as the CloudWatch adapter reads them (cloudwatch-metrics.ts, its defaults):
  * the model servers' RequestCount (every request received, refused ones included) of the last
  * complete minute that ended at least METRICS_LAG_SECONDS before the tick, and the
- * HISTORY_MINUTES before it; a minute CloudWatch does not have yet (the world's metric delay) or
- * had no request reads 0, as the adapter reads a minute with no datapoint. Requests the ALB
+ * HISTORY_MINUTES before it; a minute without a request reads 0 once CloudWatch has delivered it,
+ * and a minute CloudWatch does not have yet (the world's metric delay) is not observed, exactly as
+ * the adapter reads them (`requestMinutes`). Requests the ALB
  * answered itself (a target group with no registered target) reach no model server: no counter
  * has them. Pods are counted as the Kubernetes adapter counts them: pending only when the
  * scheduler has no node for them (Unschedulable), starting when bound and not ready. Target
@@ -23,7 +25,6 @@ import { podPhase, type World } from './world.ts';
  */
 export const HISTORY_MINUTES = 30;
 export const METRICS_LAG_SECONDS = 120;
-const MINUTE_MS = 60_000;
 
 export function simPorts(world: World, clock: Clock, alerts: Alert[], epochMs = 0): Ports & { store: MemoryStateStore; lease: MemoryLease } {
   const unit = (name: string) => {
@@ -39,15 +40,19 @@ export function simPorts(world: World, clock: Clock, alerts: Alert[], epochMs = 
         const end = Math.floor((at - METRICS_LAG_SECONDS * 1000) / MINUTE_MS) * MINUTE_MS;
         const last = end - MINUTE_MS;
         const nowSecond = (at - epochMs) / 1000;
+        const requests = new Map<string, Map<number, number>>();
+        const latencyMs = new Map<string, number | null | undefined>();
         for (const { name } of units) {
           const u = world.units.get(name);
           if (!u) continue;
+          // What CloudWatch holds: the minutes that had a request and whose data has arrived.
           const visible = u.minutes.filter((m) => m.visibleAt <= nowSecond && m.requests > 0);
-          const byMinute = new Map(visible.map((m) => [epochMs + m.startSecond * 1000, m]));
-          const rpmHistory: Array<[number, number]> = [];
-          for (let minute = end - HISTORY_MINUTES * MINUTE_MS; minute < end; minute += MINUTE_MS) rpmHistory.push([minute, byMinute.get(minute)?.requests ?? 0]);
-          const latencyMs = byMinute.get(last)?.latencyMs;
-          out[name] = { rpm: rpmHistory.at(-1)![1], p99Seconds: latencyMs == null ? null : latencyMs / 1000, rpmHistory };
+          requests.set(name, new Map(visible.map((m) => [epochMs + m.startSecond * 1000, m.requests])));
+          latencyMs.set(name, visible.find((m) => epochMs + m.startSecond * 1000 === last)?.latencyMs);
+        }
+        for (const [name, known] of requestMinutes(requests, end - HISTORY_MINUTES * MINUTE_MS, end)) {
+          const ms = latencyMs.get(name);
+          out[name] = { ...known, p99Seconds: ms == null ? null : ms / 1000 };
         }
         return out;
       },

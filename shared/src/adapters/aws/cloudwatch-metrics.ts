@@ -1,6 +1,7 @@
 import { GetMetricDataCommand, type CloudWatchClient, type MetricDataQuery, type MetricDataResult } from '@aws-sdk/client-cloudwatch';
 import type { FleetSpec, Unit } from '../../spec/schema.ts';
 import type { CallOptions, MetricsPort, UnitMetrics } from '../../reconcile/ports.ts';
+import { MINUTE_MS, requestMinutes } from '../../reconcile/request-minutes.ts';
 
 /**
  * Per-unit throughput and p99 latency from the model servers' EMF metrics (namespace per
@@ -15,17 +16,19 @@ import type { CallOptions, MetricsPort, UnitMetrics } from '../../reconcile/port
  * How many calls: GetMetricData takes at most 500 queries; two per unit (requests, latency), so
  * 250 units fit one call and a larger fleet is split into ceil(queries / 500) calls.
  *
- * No data: the model servers emit `RequestCount` once per request answered, so a minute with no
- * datapoint in a complete answer had no requests. By default that minute reads 0 rpm (an idle
- * unit at weight 0 must not make the service's demand unknown); `requestsWithoutData: 'null'`
- * reads it as not observed instead. A failed call, or a query CloudWatch answers as incomplete,
- * is always "not observed" (null), never zero. Latency without data is always null.
+ * No data: the model servers emit `RequestCount` once per request received, so a minute with no
+ * datapoint had no requests — once CloudWatch has delivered that minute, i.e. some unit has a
+ * datapoint at or after it (`requestMinutes`, shared with the simulator). A minute past every
+ * unit's newest datapoint has not arrived yet: not observed (null), never a drop to zero demand.
+ * By default an arrived minute without a datapoint reads 0 rpm (an idle unit at weight 0 must not
+ * make the service's demand unknown); `requestsWithoutData: 'null'` reads it as not observed. A
+ * failed call, or a query CloudWatch answers as incomplete, is always "not observed" (null).
+ * Latency without data is always null.
  */
 
 export const DEFAULT_METRIC_NAMESPACE = 'hw-agnostic-infer';
 /** GetMetricData's limit on MetricDataQueries per call. */
 export const MAX_QUERIES_PER_CALL = 500;
-const MINUTE_MS = 60_000;
 
 export interface CloudWatchMetricsOptions {
   /**
@@ -73,21 +76,25 @@ export class CloudWatchMetrics implements MetricsPort {
     for (let i = 0; i < queries.length; i += MAX_QUERIES_PER_CALL) batches.push(queries.slice(i, i + MAX_QUERIES_PER_CALL));
     const results = (await Promise.all(batches.map((batch) => this.fetch(batch, start, end, options)))).flat();
 
+    const requests = new Map<string, Map<number, number>>();
     for (const [id, r] of mergePages(results)) {
       const match = /^(rpm|lat)_(\d+)$/.exec(id);
       const unit = match ? units[Number(match[2])] : undefined;
       if (!unit || r.status !== 'Complete') continue;
-      const metrics = result[unit.name]!;
-      if (match![1] === 'lat') {
-        const ms = r.values.get(last);
-        metrics.p99Seconds = ms === undefined ? null : ms / 1000;
+      if (match![1] === 'rpm') {
+        requests.set(unit.name, r.values);
         continue;
       }
-      for (let minute = start; minute < end; minute += MINUTE_MS) {
-        const rpm = r.values.get(minute) ?? (this.zeroWithoutData ? 0 : undefined);
-        if (rpm !== undefined) metrics.rpmHistory.push([minute, rpm]);
+      const ms = r.values.get(last);
+      result[unit.name]!.p99Seconds = ms === undefined ? null : ms / 1000;
+    }
+    for (const [unit, known] of requestMinutes(requests, start, end)) {
+      const metrics = result[unit]!;
+      if (this.zeroWithoutData) Object.assign(metrics, known);
+      else {
+        metrics.rpmHistory = known.rpmHistory.filter(([minute]) => requests.get(unit)!.has(minute));
+        metrics.rpm = requests.get(unit)!.get(last) ?? null;
       }
-      metrics.rpm = metrics.rpmHistory.at(-1)?.[0] === last ? metrics.rpmHistory.at(-1)![1] : null;
     }
     return result;
   }
