@@ -118,11 +118,14 @@ export function arbitraryObservation(spec: FleetSpec, at: number, options: Obser
       signals: signalArb,
       demand: fc.option(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 5000, noNaN: true })), { nil: null, freq: 5 }),
       historyMinutes: fc.integer({ min: 0, max: 30 }),
+      // Minutes CloudWatch runs behind the read: 0 as usual, or so far behind that its newest
+      // delivered minute is too old to stand in for the demand.
+      historyBehind: fc.constantFrom(0, 0, 10),
       trend: fc.double({ min: -50, max: 50, noNaN: true }),
       outage,
       unseen: fc.nat(spec.units.length - 1),
     })
-    .map(({ units, signals, demand, historyMinutes, trend, outage, unseen }): Observation => {
+    .map(({ units, signals, demand, historyMinutes, historyBehind, trend, outage, unseen }): Observation => {
       let seen = units;
       const missing: string[] = [];
       if (outage === 'metrics') {
@@ -144,7 +147,7 @@ export function arbitraryObservation(spec: FleetSpec, at: number, options: Obser
       const known = outage === 'metrics' ? null : demand;
       return {
         at,
-        services: [{ service, demandRpm: known, demandHistory: demandHistoryOf(at, historyMinutes, known ?? (demand ?? 1000), trend, outage === 'metrics'), units: seen }],
+        services: [{ service, demandRpm: known, demandHistory: demandHistoryOf(at - historyBehind * 60_000, historyMinutes, known ?? (demand ?? 1000), trend, outage === 'metrics'), units: seen }],
         signals,
         missing,
       };
