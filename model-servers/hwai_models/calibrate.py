@@ -232,7 +232,8 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
             before = await server_stats()
             s = await tester.run_step(client, rpm, step_seconds(a, rpm), phase)
             after = await server_stats()
-            s.server_stats = {k: round(after[k] - before[k], 6) for k in after if k in before}
+            # counters only: a maximum ("maxBatch") or a gauge ("queued") has no per-step difference
+            s.server_stats = {k: round(after[k] - before[k], 6) for k in after if k in before and not k.startswith("max") and k not in ("queued", "running")}
             s.seed = a.seed if seed is None else seed
             s.pct = {50: s.p50, 95: s.p95, 99: s.p99}.get(int(a.percentile), s.p99)
             s.client_limited = client_limited(s, a.client_tolerance)
