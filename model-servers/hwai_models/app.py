@@ -7,6 +7,7 @@ Routes:
   before that and while draining after SIGTERM (so the ALB stops sending before the pod exits).
 - ``POST <task route>``: the inference route, e.g. ``/v1/text-to-image``; also ``POST /invocations``.
 - ``GET /info``: configuration and batching statistics.
+- ``GET /ui``: a page to try the model from a browser (``ui.py``).
 
 Every inference request (not warm-up, not probes) emits one EMF line (see ``emf.py``), whatever
 its answer: 2xx, 4xx, a refusal (503), a time-out, a client that went away (499) or a 500.
@@ -28,13 +29,14 @@ from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from .admission import Overloaded
 from .batching import EngineFailed
 from .config import Settings
 from .emf import EmfLogger
 from .tasks import InputError, Runner, runner_for
+from .ui import PAGE
 
 log = logging.getLogger("hwai_models.app")
 
@@ -194,6 +196,10 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
             "ready": state.ready,
             "stats": runner.info(),
         }
+
+    @app.get("/ui", include_in_schema=False)
+    async def ui() -> HTMLResponse:
+        return HTMLResponse(PAGE)
 
     async def serve(req: Any, request: Request) -> Response:
         if not (state.loaded and state.warm) or state.failed:

@@ -43,6 +43,16 @@ def compile_module(module: Any, settings: Settings) -> Any:
     return torch.compile(module, mode=settings.compile_mode, dynamic=False if not settings.compile_dynamic else None, fullgraph=False)
 
 
+def float8_linears(module: Any) -> None:
+    """The module's linear layers in float8 (Hopper's FP8 tensor cores) with torchao: dynamic
+    per-tensor scales for activations and weights (per-row scales need bf16 weights)."""
+    try:
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerTensor, quantize_
+    except ImportError as e:
+        raise RuntimeError("HWAI_FP8=true needs torchao (pip install torchao)") from e
+    quantize_(module, Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor()))
+
+
 def mark_batch_dynamic(settings: Settings, *tensors: Any) -> None:
     """Tell dynamo the batch dimension varies, so one compiled graph serves every batch size."""
     if settings.backend != Backend.TRITON or not settings.compile_dynamic:

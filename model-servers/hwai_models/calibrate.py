@@ -18,6 +18,11 @@ A step is only evidence about the server if the client kept to its schedule. The
 when each request actually left (not when it was due); when the client falls behind (a busy
 machine, a slow event loop) its requests leave later and later, and the rate it really offered,
 ``offered * duration / (duration + lateness of the latest send)``, drops below the intended one.
+A p99 over a few dozen requests is the slowest one or two of them: every step lasts at least
+``--step-seconds`` and long enough for ``--min-requests`` arrivals (300 by default), and
+``--repeat K`` runs the breaking point's rate K more times with independent arrival schedules
+(other seeds), so the figure comes with its spread; ``confirmed`` says whether every repeat passed.
+
 A step whose offered rate falls short by more than ``--client-tolerance`` is *client-limited*:
 neither a pass nor a failure. The ramp stops there, no breaking point is claimed from it, and the run says the
 client could not offer the rate (run the calibrator on a bigger machine or split the load).
@@ -66,6 +71,10 @@ class Step:
     max_send_lag_s: float = 0.0
     client_limited: bool = False
     status_counts: dict[str, int] = field(default_factory=dict)
+    seed: int = 0  # of the arrival schedule
+    # The server's own counters (/info "stats") over this step alone: the difference of their
+    # numeric values from the step's start to its end (batch sizes, GPU seconds, ...).
+    server_stats: dict[str, float] = field(default_factory=dict)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -154,6 +163,11 @@ class LoadTester:
         return step
 
 
+def step_seconds(a: argparse.Namespace, rpm: float) -> float:
+    """Long enough for ``--min-requests`` arrivals at ``rpm``, and never shorter than ``--step-seconds``."""
+    return max(a.step_seconds, a.min_requests * 60.0 / rpm)
+
+
 def client_limited(step: Step, tolerance: float) -> bool:
     """The client offered less than the step meant to (by more than ``tolerance``, a fraction):
     the step measured the client, not the server."""
@@ -205,8 +219,22 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
         tester = LoadTester(a.url, route, a.body, a.timeout, a.arrivals, a.seed)
         steps: list[Step] = []
 
-        async def run(rpm: float, phase: str) -> Step:
-            s = await tester.run_step(client, rpm, a.step_seconds, phase)
+        async def server_stats() -> dict[str, float]:
+            try:
+                stats = (await client.get(a.url.rstrip("/") + "/info", timeout=10)).json().get("stats") or {}
+            except (httpx.HTTPError, ValueError, AttributeError):
+                return {}
+            return {k: float(v) for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+        async def run(rpm: float, phase: str, seed: int | None = None) -> Step:
+            if seed is not None:
+                tester.rng = random.Random(seed)
+            before = await server_stats()
+            s = await tester.run_step(client, rpm, step_seconds(a, rpm), phase)
+            after = await server_stats()
+            # counters only: a maximum ("maxBatch") or a gauge ("queued") has no per-step difference
+            s.server_stats = {k: round(after[k] - before[k], 6) for k in after if k in before and not k.startswith("max") and k not in ("queued", "running")}
+            s.seed = a.seed if seed is None else seed
             s.pct = {50: s.p50, 95: s.p95, 99: s.p99}.get(int(a.percentile), s.p99)
             s.client_limited = client_limited(s, a.client_tolerance)
             s.passed = judge(s, a.slo, a.percentile, a.max_error_rate, a.min_achieved)
@@ -252,11 +280,17 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
                 else:
                     hi = mid
         passing = [s for s in steps if s.passed]
+        repeats: list[Step] = []
+        if passing and a.repeat > 0 and not (limited is not None and first_fail is None):
+            top = max(passing, key=lambda s: s.offered_rpm)
+            for k in range(a.repeat):
+                repeats.append(await run(top.offered_rpm, "repeat", seed=a.seed + 1000 * (k + 1)))
         # A breaking point needs a real server failure above it (or the ceiling --max-rpm the user
         # set): a ramp that ended because the client fell behind says only that the server's
         # breaking point is higher than its last pass.
         ramp_limited = limited is not None and first_fail is None
-        best = max(passing, key=lambda s: s.offered_rpm) if passing and not ramp_limited else None
+        best = max((s for s in passing if s.phase != "repeat"), key=lambda s: s.offered_rpm) if passing and not ramp_limited else None
+        at_best = ([best] + repeats) if best else []
         result: dict[str, Any] = {
             "unit": unit,
             "url": a.url,
@@ -271,6 +305,15 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
             "reachedMaxRpm": first_fail is None and limited is None,
             "clientLimited": asdict(limited) if limited else None,
             "lowerBound": asdict(max(passing, key=lambda s: s.offered_rpm)) if passing and ramp_limited else None,
+            "repeats": [asdict(s) for s in repeats],
+            # Every measurement of the breaking point's rate (the search's and the repeats'):
+            # the figure holds only if all of them passed.
+            "confirmed": bool(at_best) and all(s.passed for s in at_best),
+            "spread": {
+                "p99Seconds": [min(s.p99 for s in at_best), max(s.p99 for s in at_best)],
+                "achievedRpm": [min(s.achieved_rpm for s in at_best), max(s.achieved_rpm for s in at_best)],
+                "requests": [min(s.sent for s in at_best), max(s.sent for s in at_best)],
+            } if at_best else None,
         }
         return result
 
@@ -289,8 +332,8 @@ def finite(v: Any) -> Any:
 def method_text(a: argparse.Namespace) -> str:
     ramp = f"x{a.growth:g}" if a.step_rpm is None else f"+{a.step_rpm:g} rpm"
     return (
-        f"open-loop {a.arrivals} arrivals, ramp {ramp} from {a.start_rpm:g} rpm in {a.step_seconds:g} s steps, "
-        f"{a.refine} bisections; latencySeconds is p{a.percentile:g} at the highest step with p{a.percentile:g} <= SLO, "
+        f"open-loop {a.arrivals} arrivals, ramp {ramp} from {a.start_rpm:g} rpm in steps of at least {a.step_seconds:g} s and {a.min_requests} requests, "
+        f"{a.refine} bisections, {a.repeat} repeats of the breaking point with other seeds; latencySeconds is p{a.percentile:g} at the highest step with p{a.percentile:g} <= SLO, "
         f"errors <= {a.max_error_rate:g} and achieved >= {a.min_achieved:g} x offered; maxRpm is that step's offered (and sustained) rate"
     )
 
@@ -392,7 +435,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--growth", type=float, default=1.2, help="multiplicative ramp factor per step")
     p.add_argument("--step-rpm", type=float, default=None, help="additive ramp instead of --growth")
     p.add_argument("--max-rpm", type=float, default=1e6)
-    p.add_argument("--step-seconds", type=float, default=60.0)
+    p.add_argument("--step-seconds", type=float, default=60.0, help="shortest step")
+    p.add_argument("--min-requests", type=int, default=300, help="arrivals per step at least: the step lasts as long as that takes (default 300)")
+    p.add_argument("--repeat", type=int, default=0, help="measure the breaking point's rate this many more times, each with its own arrival seed")
     p.add_argument("--refine", type=int, default=3, help="bisections between the last pass and the first failure")
     p.add_argument("--arrivals", choices=["poisson", "uniform"], default="poisson")
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout (s)")
@@ -451,6 +496,9 @@ def main(argv: list[str] | None = None, run: Any = asyncio.run, transport: httpx
             return 4
         print(f"{result['unit']}: no step met the SLO (lowest rate {a.start_rpm:g} rpm)", file=sys.stderr)
         return 3
+    if not result["confirmed"]:
+        bad = [s for s in result["repeats"] if not s["passed"]]
+        print(f"note: {len(bad)} of {len(result['repeats'])} repeats at {best['offered_rpm']:.1f} rpm failed (p99 {result['spread']['p99Seconds']}): the breaking point is not confirmed", file=sys.stderr)
     if result["reachedMaxRpm"]:
         print(f"note: --max-rpm {a.max_rpm:g} reached without a failing step; the breaking point is higher", file=sys.stderr)
     if a.out:

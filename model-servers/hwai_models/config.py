@@ -89,6 +89,13 @@ class Settings(BaseModel):
     # torch.compile options for the triton backend.
     compile_mode: str = Field(default="default", pattern=r"^(default|reduce-overhead|max-autotune|max-autotune-no-cudagraphs)$")
     compile_dynamic: bool = True
+    # GPU levers for the diffusion engine (measured on the H200: benchmarks/h200/README.md).
+    # channels_last "auto": on for eager cuda, off for triton (Inductor's UNet step at 4 images:
+    # 20.7 ms contiguous, 25.8 ms channels-last).
+    channels_last: str = Field(default="auto", pattern=r"^(auto|on|off)$")
+    fuse_qkv: bool = True  # one projection matrix for attention's Q, K and V (cuda and triton)
+    compile_vae: bool = True  # triton: the VAE decoder compiled too (8 ms instead of 27 per image)
+    fp8: bool = False  # triton: the UNet's linear layers in float8 (torchao); drift in the README
 
     # Warm-up: inferences run before /readiness says yes.
     warmup_runs: int = Field(default=1, ge=1, le=100)
@@ -141,7 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             raw[name] = env[key]
     if "offline" not in raw and env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raw["offline"] = True
-    for k in ("offline", "compile_dynamic"):
+    for k in ("offline", "compile_dynamic", "fuse_qkv", "compile_vae", "fp8"):
         if isinstance(raw.get(k), str):
             s = str(raw[k]).strip().lower()
             if s not in _BOOL:

@@ -73,7 +73,7 @@ class QueueingServer(httpx.AsyncBaseTransport):
         if request.url.path == "/readiness":
             return httpx.Response(200, json={"ready": True})
         if request.url.path == "/info":
-            return httpx.Response(200, json={"unit": "calib-cpu", "route": "/v1/sleep"})
+            return httpx.Response(200, json={"unit": "calib-cpu", "route": "/v1/sleep", "stats": {"served": self.served, "note": "not a number"}})
         self.sem = self.sem or asyncio.Semaphore(self.workers)
         async with self.sem:
             await asyncio.sleep(self.service_s)
@@ -102,7 +102,7 @@ class StalledClient(httpx.AsyncBaseTransport):
 SERVICE_S = 0.040
 WORKERS = 2
 CAPACITY_RPM = WORKERS / SERVICE_S * 60  # 3000 requests per minute
-ARGS = ["--url", "http://calib.test", "--body", '{"payload": "x"}', "--arrivals", "uniform", "--timeout", "10"]
+ARGS = ["--url", "http://calib.test", "--body", '{"payload": "x"}', "--arrivals", "uniform", "--timeout", "10", "--min-requests", "0"]
 
 
 def calibrate_known_server(tmp_path: Path) -> tuple[int, Path, Path, Path]:
@@ -140,6 +140,31 @@ def test_finds_known_breaking_point(tmp_path: Path) -> None:
     again.mkdir()
     assert calibrate_known_server(again)[0] == 0
     assert yaml.safe_load((again / "calibration.yaml").read_text())["units"]["calib-cpu"]["maxRpm"] == unit["maxRpm"]
+
+
+def test_steps_hold_enough_requests_and_the_breaking_point_is_repeated_with_other_seeds(tmp_path: Path) -> None:
+    # A p99 over 40 requests is the slowest one: each step must last long enough for 300 arrivals
+    # (here 6 to 15 s of virtual time instead of the 3 s asked), and the breaking point's rate is
+    # measured twice more with independent arrival schedules, its spread reported.
+    js = tmp_path / "steps.json"
+    rc = calibrate.main(
+        ARGS[:-2] + ["--min-requests", "300", "--repeat", "2", "--slo", str(5 * SERVICE_S), "--start-rpm", "1200", "--growth", "1.25",
+                     "--step-seconds", "3", "--refine", "2", "--cooldown", "0", "--seed", "5", "--json", str(js)],
+        run=run_virtual, transport=QueueingServer(WORKERS, SERVICE_S),
+    )
+    assert rc == 0
+    result = json.loads(js.read_text())
+    steps = result["steps"]
+    assert all(s["sent"] >= 300 and s["duration_s"] == pytest.approx(max(3.0, 300 * 60 / s["offered_rpm"])) for s in steps)
+    best, repeats = result["breakingPoint"], result["repeats"]
+    assert [r["phase"] for r in repeats] == ["repeat", "repeat"] and all(r["offered_rpm"] == best["offered_rpm"] for r in repeats)
+    assert len({best["seed"], *(r["seed"] for r in repeats)}) == 3  # independent schedules
+    assert result["confirmed"] == all(r["passed"] for r in repeats)
+    p99s = [best["p99"], *(r["p99"] for r in repeats)]
+    assert result["spread"]["p99Seconds"] == [min(p99s), max(p99s)]
+    # the server's counters over each step alone: what it served then, nothing from other steps
+    for s in steps:
+        assert s["server_stats"] == {"served": s["ok"]}, s
 
 
 def test_client_that_cannot_offer_the_rate_is_not_a_breaking_point(tmp_path: Path, capsys: Any) -> None:
@@ -199,7 +224,7 @@ def test_calibrates_a_real_server(tmp_path: Path) -> None:
     try:
         rc = calibrate.main([
             "--url", url, "--body", '{"payload": "x"}', "--slo", "30", "--start-rpm", "60", "--max-rpm", "60", "--step-seconds", "2",
-            "--min-achieved", "0", "--client-tolerance", "0.99", "--cooldown", "0", "--out", str(out),
+            "--min-achieved", "0", "--client-tolerance", "0.99", "--cooldown", "0", "--min-requests", "0", "--out", str(out),
         ])
     finally:
         proc.terminate()

@@ -36,6 +36,10 @@ def test_settings_from_env() -> None:
         ({"HWAI_TASK": "sentiment", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_MODEL_DIR": "/no/such/dir"}, "HWAI_MODEL_DIR"),
         ({"HWAI_TASK": "sentiment", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_OFFLINE": "maybe"}, "HWAI_OFFLINE"),
         ({"HWAI_TASK": "sentiment", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_DTYPE": "int3"}, "HWAI_DTYPE"),
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_CHANNELS_LAST": "sometimes"}, "HWAI_CHANNELS_LAST"),
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_FUSE_QKV": "perhaps"}, "HWAI_FUSE_QKV"),
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_COMPILE_VAE": "2"}, "HWAI_COMPILE_VAE"),
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_FP8": "fp8"}, "HWAI_FP8"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], var: str) -> None:

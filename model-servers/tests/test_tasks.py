@@ -195,3 +195,16 @@ def test_mistral_architecture_serves(models: dict[str, Any], live: Any) -> None:
     srv.wait_ready()
     r = httpx.post(srv.url + srv.route, json={"messages": [{"role": "user", "content": "hello"}], "max_new_tokens": 3, "ignore_eos": True}, timeout=60)
     assert r.status_code == 200 and r.json()["completion_tokens"] == 3
+
+
+@pytest.mark.parametrize("fmt,magic", [("jpeg", b"\xff\xd8\xff"), ("webp", b"RIFF")])
+def test_image_formats_the_client_asks_for(fmt: str, magic: bytes, models: dict[str, Any], live: Any) -> None:
+    # Encoded on a worker thread (not the event loop, not the engine's GPU thread) in the format asked for.
+    srv = live(settings_for("text-to-image", models["text-to-image"]))
+    srv.wait_ready()
+    r = httpx.post(srv.url + srv.route, json={"prompt": "a red square", "num_inference_steps": 2, "seed": 3, "output_format": fmt}, timeout=60)
+    assert r.status_code == 200, r.text
+    data = base64.b64decode(r.json()["image"])
+    assert r.json()["format"] == fmt and data.startswith(magic)
+    if fmt == "webp":
+        assert data[8:12] == b"WEBP"

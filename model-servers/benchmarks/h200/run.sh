@@ -13,4 +13,9 @@ case "${1:-all}" in
   triton|all) python3 benchmarks/h200_bench.py --phases build,sd-triton-cg,llm-cuda --out "$OUT" --budget 560 --sd-triton-start-rpm 60 --growth 1.3 --step-seconds 12 --llm-start-rpm 30 ;;&
   cuda|all)   python3 benchmarks/h200_bench.py --phases build,sd-cuda --out "$OUT" --budget 320 --sd-start-rpm 12 --growth 1.35 --step-seconds 12 --refine 2
               python3 benchmarks/h200_bench.py --phases sd-cuda --out "$OUT-slo1.5" --budget 230 --slo 1.5 --sd-start-rpm 20 --growth 1.4 --step-seconds 12 --refine 2 ;;
+  levers)     timeout 560 python3 benchmarks/h200_levers.py --work /tmp/hb --out "$OUT" --images 4 --budget 520 ;;
+  # the server with every lever at its default, steps of >= 300 requests, the breaking point
+  # repeated with two other arrival seeds; then re-measure one rate alone (here 200/min, seed 7)
+  calibrate)  python3 benchmarks/h200_bench.py --phases build,sd-triton-levers --work /tmp/hb --out "$OUT" --budget 580 --sd-triton-start-rpm 200 --growth 1.25 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 ;;
+  confirm)    python3 benchmarks/h200_bench.py --phases build,sd-triton-levers --work /tmp/hb --out "$OUT" --budget 580 --sd-triton-start-rpm 200 --max-rpm 200 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --seed 7 ;;
 esac

@@ -90,6 +90,8 @@ class DiffusionEngine:
         self.final_acp = float(scheduler.final_alpha_cumprod)
         self.final_acp_t = torch.tensor(self.final_acp, device=device, dtype=torch.float32)
         self._denoise = backends.compile_module(self._denoise_eager, settings)
+        # The decoder compiled as well (no CUDA graphs: its batch is whatever finished together).
+        self._decode = backends.compile_module(self._decode_eager, settings.model_copy(update={"compile_mode": "default"})) if settings.compile_vae else self._decode_eager
         self.cudagraphs = settings.backend == Backend.TRITON and settings.compile_mode == "reduce-overhead"
         self._events: list[Any] = []
         self._t_dev: dict[int, Any] = {}
@@ -407,8 +409,8 @@ class DiffusionEngine:
         for j in done:  # each held a slot from admission to its last step
             self.admission.observe(now - j.t_admit)
         lat = torch.cat([j.latents for j in done]) / self.scaling_factor
-        img = self.vae.decode(lat, return_dict=False)[0]
-        img = (img.float() / 2 + 0.5).nan_to_num(0.0).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)
+        backends.mark_batch_dynamic(self.settings, lat)
+        img = self._decode(lat)
         for j in done:
             j.latents = j.cond = j.uncond = j.t_dev = j.t_prev_dev = j.g_dev = None
         if self.device == "cuda":
@@ -419,6 +421,12 @@ class DiffusionEngine:
             self._pending.append((ev, host, done))
         else:
             self._deliver(img.contiguous().numpy(), done)
+
+    def _decode_eager(self, lat: Any) -> Any:
+        import torch
+
+        img = self.vae.decode(lat, return_dict=False)[0]
+        return (img.float() / 2 + 0.5).nan_to_num(0.0).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)
 
     def _deliver_ready(self, wait: bool = False) -> None:
         keep = []

@@ -34,7 +34,7 @@ class ImageRequest(BaseModel):
     height: int | None = Field(default=None, ge=16, le=1024, multiple_of=8)
     width: int | None = Field(default=None, ge=16, le=1024, multiple_of=8)
     seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-    output_format: Literal["png", "jpeg"] = "png"
+    output_format: Literal["png", "jpeg", "webp"] = "png"
 
 
 def encode_image(arr: Any, fmt: str) -> str:
@@ -44,6 +44,8 @@ def encode_image(arr: Any, fmt: str) -> str:
     im = Image.fromarray(arr)
     if fmt == "jpeg":
         im.save(buf, format="JPEG", quality=90)
+    elif fmt == "webp":
+        im.save(buf, format="WEBP", quality=90, method=2)
     else:
         im.save(buf, format="PNG", compress_level=1)
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -92,8 +94,13 @@ class TextToImageRunner(BatchedRunner):
         vae = AutoencoderKL.from_pretrained(path, subfolder="vae", torch_dtype=dtype, variant=variant("vae", "diffusion_pytorch_model.safetensors")).to(dev).eval()
         scheduler = DDIMScheduler.from_pretrained(path, subfolder="scheduler")
         if dev == "cuda":
-            unet = unet.to(memory_format=torch.channels_last)
-            vae = vae.to(memory_format=torch.channels_last)
+            if s.channels_last == "on" or (s.channels_last == "auto" and s.backend == Backend.CUDA):
+                unet = unet.to(memory_format=torch.channels_last)
+                vae = vae.to(memory_format=torch.channels_last)
+            if s.fuse_qkv:
+                unet.fuse_qkv_projections()
+            if s.fp8 and s.backend == Backend.TRITON:
+                backends.float8_linears(unet)
         self.components = {"unet": unet, "vae": vae, "text_encoder": text_encoder}
         self.engine = DiffusionEngine(tokenizer, text_encoder, unet, vae, scheduler, s, dev, dtype, s.max_batch_size)
 
