@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { handleControllerEvent } from '../../shared/src/control/controller.ts';
 import { controllerHandler } from '../../shared/src/control/controller-lambda.ts';
 import { CAPACITY_DETAIL_TYPES, parseControllerEvent, poolSignalOf, servicesOfFamily, type CapacityNotice } from '../../shared/src/control/events.ts';
-import type { InstanceTypeLookup } from '../../shared/src/control/instance-types.ts';
+import type { InstanceTypeLookup } from '../../shared/src/adapters/aws/ec2-instance-types.ts';
 import { loadFleetSpec } from '../../shared/src/spec/load.ts';
 import { InputValidationError } from '../../shared/src/spec/validation.ts';
 import { World, mulberry32 } from '../../shared/src/sim/index.ts';

@@ -4,7 +4,7 @@ import type { Ports } from '../reconcile/ports.ts';
 import { runTick, type TickResult } from '../reconcile/tick.ts';
 import type { FleetSpec, PolicyKind } from '../spec/schema.ts';
 import { familyOf, parseControllerEvent, poolSignalOf, servicesOfFamily, type ControllerEvent } from './events.ts';
-import type { InstanceTypeLookup } from './instance-types.ts';
+import type { InstanceTypeLookup } from '../adapters/aws/ec2-instance-types.ts';
 import { withLastDecisions } from './status.ts';
 
 /**

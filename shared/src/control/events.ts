@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PoolSignal } from '../core/types.ts';
 import type { FleetSpec } from '../spec/schema.ts';
+import type { CapacitySubject } from '../adapters/aws/ec2-instance-types.ts';
 import { InputValidationError, validate } from '../spec/validation.ts';
 
 /**
@@ -79,7 +80,7 @@ export interface CapacityNotice {
   detailType: CapacityEvent['detail-type'];
   at: number;
   /** The instance, or the reservation, whose instance type names the pool. */
-  subject: { instanceId: string } | { reservationId: string };
+  subject: CapacitySubject;
   /** The signal the pool gets; null when the event only asks for a fresh look (a state change). */
   signal: PoolSignal['kind'] | null;
   detail: string;

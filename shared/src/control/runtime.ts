@@ -8,7 +8,7 @@ import { systemClock } from './override-runtime.ts';
 import { loadFleetSpec } from '../spec/load.ts';
 import type { FleetSpec } from '../spec/schema.ts';
 import type { ClusterAccess, CommonConfig, ControllerConfig } from './config.ts';
-import { Ec2InstanceTypes, type InstanceTypeLookup } from './instance-types.ts';
+import { Ec2InstanceTypes, type InstanceTypeLookup } from '../adapters/aws/ec2-instance-types.ts';
 
 /**
  * The composition root: from a validated configuration to the spec, the SDK clients and the

@@ -1,21 +1,21 @@
 import { DescribeCapacityReservationsCommand, DescribeInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
-import type { CallOptions } from '../reconcile/ports.ts';
-import type { CapacityNotice } from './events.ts';
+import type { CallOptions } from '../../reconcile/ports.ts';
+
+/** What a capacity event names: an instance, or the reservation (Capacity Block) it ran in. */
+export type CapacitySubject = { instanceId: string } | { reservationId: string };
 
 /**
  * The instance type behind a capacity event: EC2's events name an instance or a reservation,
- * never a type, and the pool is the type's family. (An adapter: it belongs beside the others in
- * shared/src/adapters/aws once its owner takes it; it is here to keep the handler's work in one
- * place meanwhile.)
+ * never a type, and the pool is the type's family.
  */
 export interface InstanceTypeLookup {
-  instanceTypeOf(subject: CapacityNotice['subject'], options?: CallOptions): Promise<string | null>;
+  instanceTypeOf(subject: CapacitySubject, options?: CallOptions): Promise<string | null>;
 }
 
 export class Ec2InstanceTypes implements InstanceTypeLookup {
   constructor(private readonly client: EC2Client) {}
 
-  async instanceTypeOf(subject: CapacityNotice['subject'], options: CallOptions = {}): Promise<string | null> {
+  async instanceTypeOf(subject: CapacitySubject, options: CallOptions = {}): Promise<string | null> {
     if ('instanceId' in subject) {
       const out = await this.client.send(new DescribeInstancesCommand({ InstanceIds: [subject.instanceId] }), { abortSignal: options.signal });
       return out.Reservations?.[0]?.Instances?.[0]?.InstanceType ?? null;
