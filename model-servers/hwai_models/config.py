@@ -96,6 +96,11 @@ class Settings(BaseModel):
     fuse_qkv: bool = True  # one projection matrix for attention's Q, K and V (cuda and triton)
     compile_vae: bool = True  # triton: the VAE decoder compiled too (8 ms instead of 27 per image)
     fp8: bool = False  # triton: the UNet's linear layers in float8 (torchao); drift in the README
+    # The diffusion engine's denoising step captured as one CUDA graph per batch size and replayed
+    # (cuda and triton): the host's per-step work (Python, dynamo's guards, hundreds of kernel
+    # launches) left the H200 idle a third of the time at small batches. Replaces
+    # HWAI_COMPILE_MODE=reduce-overhead's CUDA graph trees for text-to-image.
+    step_graphs: bool = True
 
     # Warm-up: inferences run before /readiness says yes.
     warmup_runs: int = Field(default=1, ge=1, le=100)
@@ -120,6 +125,11 @@ class Settings(BaseModel):
                     "backend (no default: compile one with scripts/neuron-compile.sh)"
                 )
             object.__setattr__(self, "model_id", DEFAULT_MODEL_IDS[self.task])
+        if self.step_graphs and self.task == Task.TEXT_TO_IMAGE and self.compile_mode in ("reduce-overhead", "max-autotune"):
+            raise ValueError(
+                f"step_graphs: the diffusion step is already captured as a CUDA graph; HWAI_COMPILE_MODE={self.compile_mode} "
+                "would capture inside that capture (use default or max-autotune-no-cudagraphs, or HWAI_STEP_GRAPHS=false)"
+            )
         if self.default_steps > self.max_steps:
             raise ValueError("default_steps must not exceed max_steps")
         if self.backend in (Backend.CUDA, Backend.TRITON, Backend.NEURON) and self.task == Task.SLEEP:
@@ -148,7 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             raw[name] = env[key]
     if "offline" not in raw and env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raw["offline"] = True
-    for k in ("offline", "compile_dynamic", "fuse_qkv", "compile_vae", "fp8"):
+    for k in ("offline", "compile_dynamic", "fuse_qkv", "compile_vae", "fp8", "step_graphs"):
         if isinstance(raw.get(k), str):
             s = str(raw[k]).strip().lower()
             if s not in _BOOL:

@@ -40,6 +40,9 @@ def test_settings_from_env() -> None:
         ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_FUSE_QKV": "perhaps"}, "HWAI_FUSE_QKV"),
         ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_COMPILE_VAE": "2"}, "HWAI_COMPILE_VAE"),
         ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_FP8": "fp8"}, "HWAI_FP8"),
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_STEP_GRAPHS": "twice"}, "HWAI_STEP_GRAPHS"),
+        # CUDA graph trees inside the captured step would be a capture within a capture
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_COMPILE_MODE": "reduce-overhead"}, "HWAI_STEP_GRAPHS=false"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], var: str) -> None:

@@ -18,4 +18,6 @@ case "${1:-all}" in
   # repeated with two other arrival seeds; then re-measure one rate alone (here 200/min, seed 7)
   calibrate)  python3 benchmarks/h200_bench.py --phases build,sd-triton-levers --work /tmp/hb --out "$OUT" --budget 580 --sd-triton-start-rpm 200 --growth 1.25 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 ;;
   confirm)    python3 benchmarks/h200_bench.py --phases build,sd-triton-levers --work /tmp/hb --out "$OUT" --budget 580 --sd-triton-start-rpm 200 --max-rpm 200 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --seed 7 ;;
+  # the whole denoising step captured as a CUDA graph per batch size (HWAI_STEP_GRAPHS, the default)
+  graphs)     python3 benchmarks/h200_bench.py --phases build,sd-triton-graphs --work /tmp/hb --out "$OUT" --budget 585 --sd-triton-start-rpm 250 --growth 1.25 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 240 ;;
 esac

@@ -93,6 +93,10 @@ class DiffusionEngine:
         # The decoder compiled as well (no CUDA graphs: its batch is whatever finished together).
         self._decode = backends.compile_module(self._decode_eager, settings.model_copy(update={"compile_mode": "default"})) if settings.compile_vae else self._decode_eager
         self.cudagraphs = settings.backend == Backend.TRITON and settings.compile_mode == "reduce-overhead"
+        # One captured step per batch size (see StepGraph); built by warm_batches on a GPU, on
+        # first use of a size elsewhere.
+        self._graphs: dict[int, StepGraph] = {} if settings.step_graphs else None  # type: ignore[assignment]
+        self._graph_pool: Any = None
         self._events: list[Any] = []
         self._t_dev: dict[int, Any] = {}
         self._pending: list[tuple[Any, Any, list[DiffusionJob]]] = []  # decoded images on their way to the host
@@ -115,6 +119,10 @@ class DiffusionEngine:
         self.samples_stepped = 0
         self.max_batch_seen = 0
         self.unet_seconds = 0.0
+        # Wall-clock time with a batch running (from one step's start to the next's): with
+        # unet_seconds, how much of it the GPU spent in the UNet rather than waiting on the host.
+        self.active_seconds = 0.0
+        self._last_step_at: float | None = None
         self.served = 0
         self.cancelled = 0
         self.failed = 0
@@ -164,6 +172,13 @@ class DiffusionEngine:
         if self.settings.backend not in (Backend.TRITON, Backend.CUDA):
             return
         t0 = time.perf_counter()
+        if self._graphs is not None:
+            for n in range(self.max_batch, 0, -1):  # largest first: the smaller ones reuse its memory
+                self._graph_for(n)
+            if self.device == "cuda":
+                torch.cuda.synchronize()
+            log.info("denoising step captured for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
+            return
         h = self.size // self.vae_scale
         ctx = self._empty if self._empty is not None else self._encode([""])
         for n in range(1, self.max_batch + 1):
@@ -207,6 +222,10 @@ class DiffusionEngine:
                 self._active.extend(new)
         if not self._active:
             return
+        now = time.perf_counter()
+        if self._last_step_at is not None:
+            self.active_seconds += now - self._last_step_at
+        self._last_step_at = now
         done: list[DiffusionJob] = []
         try:
             self._step(self._active)
@@ -214,6 +233,9 @@ class DiffusionEngine:
             if done:
                 self._active = [j for j in self._active if j.i < len(j.timesteps)]
                 self._finish(done)
+            if not self._active:  # the batch ran out: what follows is idle time
+                self.active_seconds += time.perf_counter() - now
+                self._last_step_at = None
         except Exception as e:  # noqa: BLE001 - fail the batch (and what it was decoding), keep serving
             failed = self._active + done + [j for _, _, jobs in self._pending for j in jobs]
             log.exception("diffusion step or decode failed for %d samples", len(failed))
@@ -328,18 +350,21 @@ class DiffusionEngine:
         # Per-sample scalars come from tensors made on the device at admission: no host-to-device
         # copy (which would synchronise the stream) on the step path, so the CPU queues step k+1
         # while the GPU runs step k.
-        x = torch.cat([j.latents for j in active])
-        t = torch.stack([j.t_dev[j.i] for j in active])
-        t_prev = torch.stack([j.t_prev_dev[j.i] for j in active])
-        g = torch.stack([j.g_dev for j in active]).view(n, 1, 1, 1)
-        emb = torch.cat([j.uncond for j in active] + [j.cond for j in active])
+        graph = self._graph_for(n) if self._graphs is not None else None
+        x, t, t_prev, g, emb = graph.inputs if graph is not None else (None,) * 5
+        x = torch.cat([j.latents for j in active], out=x)
+        t = torch.stack([j.t_dev[j.i] for j in active], out=t)
+        t_prev = torch.stack([j.t_prev_dev[j.i] for j in active], out=t_prev)
+        g_flat = torch.stack([j.g_dev for j in active], out=None if g is None else g.view(n))
+        g = g if g is not None else g_flat.view(n, 1, 1, 1)
+        emb = torch.cat([j.uncond for j in active] + [j.cond for j in active], out=emb)
         ev = None
         if self.device == "cuda":
             ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
             ev[0].record()
         else:
             t0 = time.perf_counter()
-        x_new = self._run_denoise(x, t, t_prev, g, emb)
+        x_new = graph.run() if graph is not None else self._run_denoise(x, t, t_prev, g, emb)
         if ev is not None:
             ev[1].record()
             self._events.append(ev)
@@ -356,6 +381,28 @@ class DiffusionEngine:
         for k, j in enumerate(active):
             j.latents = x_new[k : k + 1]
             j.i += 1
+
+    def _graph_for(self, n: int) -> "StepGraph":
+        """The step for ``n`` samples with fixed buffers, captured as a CUDA graph on a GPU."""
+        graph = self._graphs.get(n)
+        if graph is None:
+            import torch
+
+            if self._empty is None:
+                self._empty = self._encode([""])
+            h = self.size // self.vae_scale
+            ctx = self._empty
+            inputs = (
+                torch.randn((n, self.latent_channels, h, h), device=self.device, dtype=self.dtype),
+                torch.full((n,), 501, device=self.device, dtype=torch.long),
+                torch.full((n,), 461, device=self.device, dtype=torch.long),
+                torch.full((n, 1, 1, 1), 7.5, device=self.device, dtype=torch.float32),
+                ctx.expand(2 * n, -1, -1).contiguous(),
+            )
+            if self.device == "cuda" and self._graph_pool is None:
+                self._graph_pool = torch.cuda.graph_pool_handle()
+            graph = self._graphs[n] = StepGraph(self._run_denoise, inputs, capture=self.device == "cuda", pool=self._graph_pool)
+        return graph
 
     def _denoise_eager(self, x: Any, t: Any, t_prev: Any, g: Any, emb: Any) -> Any:
         """One denoising step for a batch whose samples sit at different timesteps: the UNet on
@@ -458,6 +505,7 @@ class DiffusionEngine:
             "samplesStepped": self.samples_stepped,
             "maxBatch": self.max_batch_seen,
             "unetSeconds": round(self.unet_seconds, 3),
+            "activeSeconds": round(self.active_seconds, 3),
             "queued": self.queued(),
             "running": len(self._active),
             "served": self.served,
@@ -465,3 +513,36 @@ class DiffusionEngine:
             "failed": self.failed,
             "refused": self.admission.refused,
         }
+
+
+class StepGraph:
+    """One batch size's denoising step over fixed input buffers. On a GPU it is captured once as
+    a CUDA graph and each step is a replay: no Python, no dynamo guards and no kernel launches
+    per step, which at small batches cost more host time than the GPU spends on the step. The
+    caller writes the step's inputs into ``inputs`` (in place) and calls ``run``; the result is a
+    fresh tensor (the graph's own output buffer is overwritten by the next replay). Without a GPU
+    there is nothing to capture and ``run`` calls the step on the same buffers."""
+
+    def __init__(self, step: Any, inputs: tuple[Any, ...], capture: bool, pool: Any = None) -> None:
+        self.step, self.inputs = step, inputs
+        self.graph: Any = None
+        self.output: Any = None
+        if capture:
+            import torch
+
+            # Warm on a side stream first (compiles, autotunes, allocates), as capture requires.
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    step(*inputs)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, pool=pool):
+                self.output = step(*inputs)
+
+    def run(self) -> Any:
+        if self.graph is None:
+            return self.step(*self.inputs)
+        self.graph.replay()
+        return self.output.clone()
