@@ -101,6 +101,10 @@ class Settings(BaseModel):
     # launches) left the H200 idle a third of the time at small batches. Replaces
     # HWAI_COMPILE_MODE=reduce-overhead's CUDA graph trees for text-to-image.
     step_graphs: bool = True
+    # Batch sizes that get a step graph of their own ("2,4,8": a batch of 3 runs padded to 4);
+    # empty: every size from 1 to HWAI_MAX_BATCH_SIZE. With HWAI_COMPILE_DYNAMIC=false each bucket
+    # is one static-shape compilation.
+    step_buckets: str = Field(default="", pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$")
 
     # Warm-up: inferences run before /readiness says yes.
     warmup_runs: int = Field(default=1, ge=1, le=100)
@@ -130,11 +134,18 @@ class Settings(BaseModel):
                 f"step_graphs: the diffusion step is already captured as a CUDA graph; HWAI_COMPILE_MODE={self.compile_mode} "
                 "would capture inside that capture (use default or max-autotune-no-cudagraphs, or HWAI_STEP_GRAPHS=false)"
             )
+        sizes = self.step_bucket_sizes
+        if sizes and (sizes[0] < 1 or sizes[-1] < self.max_batch_size):
+            raise ValueError(f"step_buckets: the sizes must be at least 1 and the largest must hold HWAI_MAX_BATCH_SIZE={self.max_batch_size}; got {self.step_buckets!r}")
         if self.default_steps > self.max_steps:
             raise ValueError("default_steps must not exceed max_steps")
         if self.backend in (Backend.CUDA, Backend.TRITON, Backend.NEURON) and self.task == Task.SLEEP:
             pass  # allowed: the sleep task ignores the backend
         return self
+
+    @property
+    def step_bucket_sizes(self) -> list[int]:
+        return sorted({int(v) for v in self.step_buckets.split(",") if v.strip()})
 
     @property
     def torch_device(self) -> str:

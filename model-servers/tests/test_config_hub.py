@@ -41,6 +41,8 @@ def test_settings_from_env() -> None:
         ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_COMPILE_VAE": "2"}, "HWAI_COMPILE_VAE"),
         ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_FP8": "fp8"}, "HWAI_FP8"),
         ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_STEP_GRAPHS": "twice"}, "HWAI_STEP_GRAPHS"),
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_STEP_BUCKETS": "2;4"}, "HWAI_STEP_BUCKETS"),
+        ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_STEP_BUCKETS": "2,4", "HWAI_MAX_BATCH_SIZE": "8"}, "HWAI_MAX_BATCH_SIZE=8"),
         # CUDA graph trees inside the captured step would be a capture within a capture
         ({"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "s", "HWAI_UNIT": "u", "HWAI_COMPILE_MODE": "reduce-overhead"}, "HWAI_STEP_GRAPHS=false"),
     ],

@@ -290,8 +290,8 @@ def test_joining_a_running_batch_keeps_the_image(models: dict[str, Any]) -> None
         eng.stop()
 
 
-@pytest.mark.parametrize("step_graphs", [True, False], ids=["fixed-step-buffers", "fresh-tensors"])
-def test_continuous_batches_match_diffusers_pipeline(models: dict[str, Any], step_graphs: bool) -> None:
+@pytest.mark.parametrize(("step_graphs", "buckets", "sizes"), [(True, "", [1, 2, 3]), (True, "2,4,8", [2, 4]), (False, "", None)], ids=["fixed-step-buffers", "padded-buckets", "fresh-tensors"])
+def test_continuous_batches_match_diffusers_pipeline(models: dict[str, Any], step_graphs: bool, buckets: str, sizes: list[int] | None) -> None:
     """Jobs with different step counts, guidance and negative prompts, stepped together in one
     running batch, each give the image diffusers' own StableDiffusionPipeline gives for it alone;
     also when each step runs on the fixed buffers a CUDA graph replays on a GPU (on a CPU, the
@@ -299,7 +299,7 @@ def test_continuous_batches_match_diffusers_pipeline(models: dict[str, Any], ste
     import torch
     from diffusers import DDIMScheduler, StableDiffusionPipeline
 
-    s = settings_for("text-to-image", models["text-to-image"], step_graphs=step_graphs)
+    s = settings_for("text-to-image", models["text-to-image"], step_graphs=step_graphs, step_buckets=buckets)
     r = runner_for(s)
     r.load()
     eng = r.engine
@@ -315,8 +315,9 @@ def test_continuous_batches_match_diffusers_pipeline(models: dict[str, Any], ste
     finally:
         eng.stop()
     assert all(t["max_batch"] == 3 for _, t in results)  # batched together
-    # The batch shrank from 3 to 2 to 1 as jobs finished: each size had buffers of its own.
-    assert sorted(eng._graphs) == [1, 2, 3] if step_graphs else eng._graphs is None
+    # The batch shrank from 3 to 2 to 1 as jobs finished: each size (or its bucket, the rows
+    # past the batch padding) had buffers of its own.
+    assert (sorted(eng._graphs) if step_graphs else eng._graphs) == sizes
     pipe = StableDiffusionPipeline.from_pretrained(str(models["text-to-image"]), safety_checker=None, requires_safety_checker=False)
     assert isinstance(pipe.scheduler, DDIMScheduler)
     pipe.set_progress_bar_config(disable=True)

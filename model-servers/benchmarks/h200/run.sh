@@ -22,4 +22,6 @@ case "${1:-all}" in
   levers2)    timeout 570 python3 benchmarks/h200_levers.py --work /tmp/hb --out "$OUT" --images 2 --budget 550 --skip-vae --variants fused_qkv,fused_qkv_fp8,fused_qkv_cudnn_attention,fused_qkv_autotune ;;
   # the whole denoising step captured as a CUDA graph per batch size (HWAI_STEP_GRAPHS, the default)
   graphs)     python3 benchmarks/h200_bench.py --phases build,sd-triton-graphs --work /tmp/hb --out "$OUT" --budget 585 --sd-triton-start-rpm 250 --growth 1.25 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 240 ;;
+  # static shapes: one compilation and one graph per bucket (2, 4, 8), a batch padded to its bucket
+  static)     python3 benchmarks/h200_bench.py --phases build,sd-triton-static --work /tmp/hb --out "$OUT" --budget 570 --sd-triton-start-rpm 280 --growth 1.2 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 330 ;;
 esac

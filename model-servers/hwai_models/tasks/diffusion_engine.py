@@ -91,7 +91,9 @@ class DiffusionEngine:
         self.final_acp_t = torch.tensor(self.final_acp, device=device, dtype=torch.float32)
         self._denoise = backends.compile_module(self._denoise_eager, settings)
         # The decoder compiled as well (no CUDA graphs: its batch is whatever finished together).
-        self._decode = backends.compile_module(self._decode_eager, settings.model_copy(update={"compile_mode": "default"})) if settings.compile_vae else self._decode_eager
+        # Dynamic in its batch whatever the UNet's shapes are: how many samples finish together varies.
+        self._decode_settings = settings.model_copy(update={"compile_mode": "default", "compile_dynamic": True})
+        self._decode = backends.compile_module(self._decode_eager, self._decode_settings) if settings.compile_vae else self._decode_eager
         self.cudagraphs = settings.backend == Backend.TRITON and settings.compile_mode == "reduce-overhead"
         # One captured step per batch size (see StepGraph); built by warm_batches on a GPU, on
         # first use of a size elsewhere.
@@ -173,8 +175,11 @@ class DiffusionEngine:
             return
         t0 = time.perf_counter()
         if self._graphs is not None:
-            for n in range(self.max_batch, 0, -1):  # largest first: the smaller ones reuse its memory
+            for n in sorted(set(map(self._bucket, range(1, self.max_batch + 1))), reverse=True):  # largest first: the smaller ones reuse its memory
                 self._graph_for(n)
+            h = self.size // self.vae_scale
+            for k in (1, 2):  # the decoder's graphs for one image and (dynamic) for several
+                self._decode(torch.randn((k, self.latent_channels, h, h), device=self.device, dtype=self.dtype))
             if self.device == "cuda":
                 torch.cuda.synchronize()
             log.info("denoising step captured for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
@@ -351,20 +356,30 @@ class DiffusionEngine:
         # copy (which would synchronise the stream) on the step path, so the CPU queues step k+1
         # while the GPU runs step k.
         graph = self._graph_for(n) if self._graphs is not None else None
-        x, t, t_prev, g, emb = graph.inputs if graph is not None else (None,) * 5
-        x = torch.cat([j.latents for j in active], out=x)
-        t = torch.stack([j.t_dev[j.i] for j in active], out=t)
-        t_prev = torch.stack([j.t_prev_dev[j.i] for j in active], out=t_prev)
-        g_flat = torch.stack([j.g_dev for j in active], out=None if g is None else g.view(n))
-        g = g if g is not None else g_flat.view(n, 1, 1, 1)
-        emb = torch.cat([j.uncond for j in active] + [j.cond for j in active], out=emb)
+        if graph is not None:
+            # The batch goes into the first n rows of the bucket's buffers; rows past n keep an
+            # earlier step's (finite) values and their results are dropped.
+            x, t, t_prev, g, emb = graph.inputs
+            b = x.shape[0]
+            torch.cat([j.latents for j in active], out=x[:n])
+            torch.stack([j.t_dev[j.i] for j in active], out=t[:n])
+            torch.stack([j.t_prev_dev[j.i] for j in active], out=t_prev[:n])
+            torch.stack([j.g_dev for j in active], out=g.view(b)[:n])
+            torch.cat([j.uncond for j in active], out=emb[:n])
+            torch.cat([j.cond for j in active], out=emb[b : b + n])
+        else:
+            x = torch.cat([j.latents for j in active])
+            t = torch.stack([j.t_dev[j.i] for j in active])
+            t_prev = torch.stack([j.t_prev_dev[j.i] for j in active])
+            g = torch.stack([j.g_dev for j in active]).view(n, 1, 1, 1)
+            emb = torch.cat([j.uncond for j in active] + [j.cond for j in active])
         ev = None
         if self.device == "cuda":
             ev = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
             ev[0].record()
         else:
             t0 = time.perf_counter()
-        x_new = graph.run() if graph is not None else self._run_denoise(x, t, t_prev, g, emb)
+        x_new = graph.run()[:n] if graph is not None else self._run_denoise(x, t, t_prev, g, emb)
         if ev is not None:
             ev[1].record()
             self._events.append(ev)
@@ -382,8 +397,16 @@ class DiffusionEngine:
             j.latents = x_new[k : k + 1]
             j.i += 1
 
+    def _bucket(self, n: int) -> int:
+        """The batch size whose step runs ``n`` samples: ``n`` itself, or the smallest of
+        HWAI_STEP_BUCKETS that holds it (fewer graphs, and under torch.compile fewer static-shape
+        compilations, at the cost of padding)."""
+        return next((b for b in self.settings.step_bucket_sizes if b >= n), n)
+
     def _graph_for(self, n: int) -> "StepGraph":
-        """The step for ``n`` samples with fixed buffers, captured as a CUDA graph on a GPU."""
+        """The step for ``n`` samples (in its bucket) with fixed buffers, captured as a CUDA graph
+        on a GPU."""
+        n = self._bucket(n)
         graph = self._graphs.get(n)
         if graph is None:
             import torch
@@ -456,7 +479,7 @@ class DiffusionEngine:
         for j in done:  # each held a slot from admission to its last step
             self.admission.observe(now - j.t_admit)
         lat = torch.cat([j.latents for j in done]) / self.scaling_factor
-        backends.mark_batch_dynamic(self.settings, lat)
+        backends.mark_batch_dynamic(self._decode_settings, lat)
         img = self._decode(lat)
         for j in done:
             j.latents = j.cond = j.uncond = j.t_dev = j.t_prev_dev = j.g_dev = None
