@@ -37,16 +37,39 @@ function worldWith(capacity: unknown[] = [], startup = 120, settings: Record<str
 const ready = (u: { pods: Array<{ readyAt: number | null }> }) => u.pods.filter((p) => p.readyAt !== null).length;
 
 describe('KEDA/HPA in the simulator', () => {
-  it('scales up at once to ceil(metric / target), then the pods start up', () => {
+  it('scales up to ceil(metric / target) as soon as the trigger reads the minute, then the pods start up', () => {
     const { unit, run } = worldWith();
     unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
     run(300, 100); // settle at one ready pod
     expect(ready(unit)).toBe(1);
-    run(70, 450); // the 1-minute average crosses 4.5 pods' worth
+    run(190, 450); // the minute [300 s, 360 s) of 450 rpm is read from 480 s on
     expect(unit.pods.length).toBeGreaterThanOrEqual(4);
     expect(ready(unit)).toBe(1);
     run(240, 450);
     expect(ready(unit)).toBe(5);
+  });
+
+  it("reads what KEDA's aws-cloudwatch trigger reads: the minute that ended metricEndTimeOffset ago, once CloudWatch has it", () => {
+    const { world, unit, run, now } = worldWith();
+    unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
+    run(300, 100);
+    run(170, 450); // demand jumped at 300 s; at 470 s the trigger still reads the minute [240 s, 300 s)
+    expect(world.kedaMetric(unit, now())).toBeCloseTo(100, 6);
+    expect(unit.pods.length).toBe(1);
+    run(20, 450); // from 480 s it reads [300 s, 360 s)
+    expect(world.kedaMetric(unit, now())).toBeCloseTo(450, 6);
+    expect(unit.pods.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a minute CloudWatch does not have yet reads as minMetricValue (0), not as the minute before', () => {
+    const { world, unit, run, now } = worldWith([], 120, { metricDelaySeconds: 300, keda: { metricEndTimeOffsetSeconds: 120 } });
+    unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
+    run(600, 100);
+    expect(world.kedaMetric(unit, now())).toBe(0); // the minute ending at 480 s arrives at 780 s
+    const lagged = worldWith([], 120, { metricDelaySeconds: 300, keda: { metricEndTimeOffsetSeconds: 360 } });
+    lagged.unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
+    lagged.run(600, 100);
+    expect(lagged.world.kedaMetric(lagged.unit, lagged.now())).toBeCloseTo(100, 6);
   });
 
   it('does nothing within the 10% tolerance', () => {
@@ -65,9 +88,9 @@ describe('KEDA/HPA in the simulator', () => {
     unit.scaling = { minReplicas: 0, maxReplicas: 40, targetRpm: 100 };
     run(400, 800);
     expect(unit.pods.length).toBe(8);
-    run(240, 200);
+    run(360, 200); // the trigger reads 200 rpm from 3 minutes after the fall; 300 s more before it acts
     expect(unit.pods.length).toBe(8);
-    run(180, 200);
+    run(240, 200);
     expect(unit.pods.length).toBe(2);
   });
 
@@ -76,7 +99,7 @@ describe('KEDA/HPA in the simulator', () => {
     unit.scaling = { minReplicas: 3, maxReplicas: 5, targetRpm: 100 };
     run(120, 0);
     expect(unit.pods.length).toBe(3);
-    run(120, 5000);
+    run(240, 5000);
     expect(unit.pods.length).toBe(5);
   });
 });
@@ -87,7 +110,7 @@ describe('Karpenter and capacity limits in the simulator', () => {
     unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
     run(600, 300);
     expect(ready(unit)).toBe(3);
-    run(120, 900);
+    run(240, 900);
     expect(ready(unit)).toBe(3);
     expect(unit.pods.filter((p) => p.nodeAt === null).length).toBeGreaterThan(0);
     expect(world.signals.some((s) => s.family === 'inf2' && s.kind === 'insufficient-capacity')).toBe(true);

@@ -8,6 +8,9 @@ import { assertDeployable, targetGroupName, unitNamespace } from './deployable.t
  * what differs between the CDK stack and the files in manifests/ comes in through the options.
  */
 
+/** The KEDA trigger reads the minute that ended this long ago or more (the simulator's KEDA reads the same). */
+export const KEDA_METRIC_END_TIME_OFFSET_SECONDS = 120;
+
 export interface KubernetesObject {
   apiVersion: string;
   kind: string;
@@ -252,7 +255,7 @@ function renderUnit(spec: FleetSpec, unit: Unit, options: RenderOptions): UnitMa
             metricStatPeriod: '60',
             metricCollectionTime: '60',
             // EMF data for a minute lands 1-3 minutes late: read the last complete minute.
-            metricEndTimeOffset: '120',
+            metricEndTimeOffset: String(KEDA_METRIC_END_TIME_OFFSET_SECONDS),
             // Missing data means no request was answered in that minute (the servers write a
             // point per request): read it as 0, explicitly, not as an error.
             ignoreNullValues: 'true',

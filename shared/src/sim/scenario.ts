@@ -2,6 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { KEDA_METRIC_END_TIME_OFFSET_SECONDS } from '../render/fleet.ts';
 import { DEFAULT_FLEET_PATH, loadFleetSpec, parseFleetSpec } from '../spec/load.ts';
 import type { FleetSpec } from '../spec/schema.ts';
 import { InputValidationError, readYamlFile, validate } from '../spec/validation.ts';
@@ -77,6 +78,11 @@ export const ScenarioSchema = z
         healthyThresholdCount: z.number().int().min(2).max(10).default(5),
         idleTimeoutSeconds: z.number().int().min(1).max(4000).default(60),
       })
+      .strict()
+      .default({}),
+    /** KEDA's aws-cloudwatch trigger as rendered (render/fleet.ts): it reads the minute that ended metricEndTimeOffset seconds ago or more. */
+    keda: z
+      .object({ metricEndTimeOffsetSeconds: z.number().int().min(0).max(3600).default(KEDA_METRIC_END_TIME_OFFSET_SECONDS) })
       .strict()
       .default({}),
     /** The model server's bounded queue and request time-out (model-servers/hwai_models/config.py defaults). */
