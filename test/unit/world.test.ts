@@ -145,7 +145,7 @@ const cost = (world: World, seconds: number, run: (s: number, rpm: number) => vo
 
 describe('the model servers in the simulator: a bounded queue, then 503 and time-outs', () => {
   it('beyond the breaking point requests queue and p99 grows with the backlog before anything fails', () => {
-    const { world, unit, run } = worldWith();
+    const { world, unit, run } = worldWith([], 120, { modelServer: { maxWaitSeconds: 60 } });
     unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
     run(600, 100);
     expect(healthy(world, unit)).toBe(2);
@@ -157,7 +157,7 @@ describe('the model servers in the simulator: a bounded queue, then 503 and time
   });
 
   it('what would wait longer than the time-out fails; the rest is still served', () => {
-    const { world, unit, run } = worldWith();
+    const { world, unit, run } = worldWith([], 120, { modelServer: { maxWaitSeconds: 600 } });
     unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
     run(600, 100);
     run(20 * 60, 300);
@@ -168,7 +168,7 @@ describe('the model servers in the simulator: a bounded queue, then 503 and time
   });
 
   it('a full queue is refused at once (503), counted by the model server as received and as errors', () => {
-    const { world, unit, run } = worldWith([], 120, { modelServer: { maxQueue: 5 } });
+    const { world, unit, run } = worldWith([], 120, { modelServer: { maxQueue: 5, maxWaitSeconds: 600 } });
     unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
     run(600, 100);
     run(120, 300);
@@ -179,6 +179,20 @@ describe('the model servers in the simulator: a bounded queue, then 503 and time
     expect(minute.success + minute.errors).toBeCloseTo(minute.requests, 5);
     expect(minute.errors).toBeCloseTo(90, 5);
     void world;
+  });
+});
+
+describe("the model server's admission (model-servers: max_wait_s)", () => {
+  it('a request that could not start within maxWaitSeconds is refused at once: the queue holds the rate × maxWait, latency stays within it', () => {
+    const { world, unit, run } = worldWith(); // defaults: maxWaitSeconds 2, maxQueue 256
+    unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
+    run(600, 100);
+    run(120, 300);
+    expect(healthy(world, unit)).toBe(2);
+    expect(unit.backlog).toBeCloseTo((210 / 60) * 2, 5);
+    expect(unit.last.servedRpm).toBeCloseTo(210, 5);
+    expect(unit.last.failedRpm).toBeCloseTo(90, 5);
+    expect(unit.last.p99Seconds).toBeLessThanOrEqual(0.9 + 2 + 1e-9);
   });
 });
 

@@ -124,6 +124,8 @@ export interface WorldSettings {
   healthCheckIntervalSeconds: number;
   healthyThresholdCount: number;
   maxQueuePerPod: number;
+  /** The model server's admission: what would wait longer than this for a slot is refused at once. */
+  maxWaitSeconds: number;
   /** The shorter of the model server's request time-out and the ALB's idle time-out. */
   timeoutSeconds: number;
   /** The ScaledObject trigger's metricEndTimeOffset: KEDA reads the minute that ended this long ago or more. */
@@ -350,7 +352,8 @@ export class World {
     const queued = u.backlog + arrivals;
     const served = Math.min(queued, ratePerSecond * dt);
     let backlog = queued - served;
-    const refused = Math.max(0, backlog - targets * this.settings.maxQueuePerPod);
+    // Admission: the queue holds what the pods can start within maxWaitSeconds, at most maxQueue each.
+    const refused = Math.max(0, backlog - Math.min(targets * this.settings.maxQueuePerPod, ratePerSecond * this.settings.maxWaitSeconds));
     backlog -= refused;
     const timedOut = Math.max(0, backlog - ratePerSecond * this.settings.timeoutSeconds);
     backlog -= timedOut;
@@ -435,6 +438,7 @@ export function worldSettings(s: ScenarioFile): WorldSettings {
     healthCheckIntervalSeconds: s.alb.healthCheckIntervalSeconds,
     healthyThresholdCount: s.alb.healthyThresholdCount,
     maxQueuePerPod: s.modelServer.maxQueue,
+    maxWaitSeconds: s.modelServer.maxWaitSeconds,
     timeoutSeconds: Math.min(s.alb.idleTimeoutSeconds, s.modelServer.requestTimeoutSeconds),
     kedaMetricEndTimeOffsetSeconds: s.keda.metricEndTimeOffsetSeconds,
   };
