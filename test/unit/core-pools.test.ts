@@ -8,7 +8,7 @@ import { anObservation } from './factories/observation.ts';
 // A Capacity Reservation (ODCR or Capacity Block) with free instances of a short pool's family:
 // Karpenter's cache of the refused on-demand offering does not apply to it, so the probe that
 // proves the pool is back need not wait for the refusals to age out. It does not end the
-// shortage by itself: only the probe's pods getting a node (or becoming ready) do.
+// shortage by itself: only pods that become ready do.
 const spec = fleetOf(seedLikeUnits());
 const NOW = Date.parse('2026-11-14T12:00:00Z');
 const TICK = spec.policy.tickSeconds * 1000;
@@ -61,7 +61,7 @@ describe('a capacity reservation with free instances in a short pool', () => {
     expect(shortageEnd(without)).toBe(5);
   });
 
-  it('does not end a shortage by itself: without pods placed or ready the pool stays short', () => {
+  it('does not end a shortage by itself: without ready pods the pool stays short', () => {
     const ticks = run(10, (m) => m >= 1, () => 2);
     expect(ticks.every((t) => t.pool.shortSince !== null)).toBe(true);
     expect(shortageEnd(ticks)).toBeUndefined();
@@ -95,45 +95,5 @@ describe('a probe with the cluster unread', () => {
       expect(t.pool.probe).not.toBeNull();
     }
     expect(shortageEnd(ticks)).toBe(seenAgain);
-  });
-});
-
-describe('a probe is proven when its pod gets a node, not when it is ready', () => {
-  const quietAt = spec.policy.shortageSignalSeconds / spec.policy.tickSeconds;
-
-  /** Ticks with inf2's pods as given per minute (ready, desired, pending); refused at minute 0. */
-  function probeRun(minutes: number, pods: (minute: number) => { readyPods: number | null; desiredPods: number | null; pendingPods: number | null }) {
-    let state: ControllerState = initialControllerState();
-    const ticks = [];
-    for (let m = 0; m < minutes; m++) {
-      const now = NOW + m * TICK;
-      const d = decide(spec, anObservation(spec, now, { inf2: { ...pods(m), healthyTargets: 2 } }, m === 0 ? [ice(now)] : [], 400), state, now, 'step');
-      state = d.state;
-      ticks.push({ minute: m, decision: d.services[0]!, pool: state.services['svc']!.pools['inf2']! });
-    }
-    return ticks;
-  }
-
-  it('ends the shortage on the tick its pod is bound to a node (Karpenter got an instance), long before it is ready', () => {
-    // The probe's pod is Unschedulable for two minutes (a node launching), then starting.
-    const ticks = probeRun(quietAt + 6, (m) => (m <= quietAt ? { readyPods: 2, desiredPods: 2, pendingPods: 0 } : { readyPods: 2, desiredPods: 3, pendingPods: m < quietAt + 3 ? 1 : 0 }));
-    expect(probeStart(ticks)).toBe(quietAt);
-    expect(shortageEnd(ticks)).toBe(quietAt + 3);
-    expect(ticks[quietAt + 3]!.decision.reasons.join('\n')).toMatch(/got a node/);
-  });
-
-  it('a pod that stays Unschedulable proves nothing', () => {
-    const ticks = probeRun(quietAt + 6, (m) => (m <= quietAt ? { readyPods: 2, desiredPods: 2, pendingPods: 0 } : { readyPods: 2, desiredPods: 3, pendingPods: 1 }));
-    expect(shortageEnd(ticks)).toBeUndefined();
-    expect(ticks.every((t) => t.pool.shortSince !== null)).toBe(true);
-  });
-
-  it('with the pod counts unread when the probe starts, readiness decides', () => {
-    const ticks = probeRun(quietAt + 6, (m) =>
-      m <= quietAt ? { readyPods: 2, desiredPods: null, pendingPods: null } : { readyPods: m < quietAt + 4 ? 2 : 3, desiredPods: 3, pendingPods: 0 },
-    );
-    expect(ticks[quietAt]!.pool.probe).not.toHaveProperty('baselinePlaced');
-    expect(shortageEnd(ticks)).toBe(quietAt + 4);
-    expect(ticks[quietAt + 4]!.decision.reasons.join('\n')).toMatch(/became ready/);
   });
 });

@@ -8,9 +8,8 @@ import type { PoolSignal, PoolState, UnitObservation } from './types.ts';
  * A pool turns short on an InsufficientCapacity signal or on pods Pending past the grace time. It
  * stays short until a probe succeeds: once the signals have been quiet for as long as Karpenter
  * caches an unavailable offering, the cheapest unit of the pool has its floor raised by a few
- * pods; once they are on a node (no longer Unschedulable: Karpenter got an instance) the capacity
- * is back, minutes before they are ready (traffic still moves only onto ready pods); if the launch
- * is refused again the probe fails and is retried after the probe interval. A reservation (ODCR or Capacity Block) with free
+ * pods; if they become ready the capacity is back, if the launch is refused again the probe
+ * fails and is retried after the probe interval. A reservation (ODCR or Capacity Block) with free
  * instances lets the probe start without waiting for the signals to go quiet; it does not end a
  * shortage by itself: only pods that become ready prove the pool can take them.
  */
@@ -65,14 +64,11 @@ export function updatePools(
       if (pool.probe) {
         // Unread pods prove nothing either way: the probe is judged on a tick that sees them
         // (a refused launch is proof enough on its own).
-        const probed = observed.get(pool.probe.unit);
-        const ready = probed?.readyPods ?? null;
-        const placed = placedPods(probed);
+        const ready = observed.get(pool.probe.unit)?.readyPods ?? null;
         const refusedSince = latestRefusal(signals, family, pool.probe.startedAt);
         const deadline = pool.probe.startedAt + ((probeUnit?.startupSeconds ?? 600) + settings.pendingGraceSeconds) * 1000;
-        const onNodes = pool.probe.baselinePlaced !== undefined && placed !== null && placed >= pool.probe.baselinePlaced + pool.probe.pods;
-        if (onNodes || (ready !== null && ready >= pool.probe.baselineReady + pool.probe.pods)) {
-          reasons.push(`probe of ${family} succeeded: ${pool.probe.pods} pod(s) ${onNodes ? 'got a node' : 'became ready'} on ${pool.probe.unit}; capacity is back`);
+        if (ready !== null && ready >= pool.probe.baselineReady + pool.probe.pods) {
+          reasons.push(`probe of ${family} succeeded: ${pool.probe.pods} pod(s) became ready on ${pool.probe.unit}; capacity is back`);
           ended.push(family);
           pools[family] = { ...initialPoolState(), lastProbeAt: now };
           continue;
@@ -98,8 +94,7 @@ export function updatePools(
           if (baselineReady === null) {
             reasons.push(`probe of ${family} waits: pods of ${probeUnit.name} not observed`);
           } else {
-            const baselinePlaced = placedPods(observed.get(probeUnit.name));
-            pool.probe = { unit: probeUnit.name, startedAt: now, baselineReady, ...(baselinePlaced === null ? {} : { baselinePlaced }), pods: settings.probePods };
+            pool.probe = { unit: probeUnit.name, startedAt: now, baselineReady, pods: settings.probePods };
             pool.lastProbeAt = now;
             reasons.push(
               `probing ${family}: raising ${probeUnit.name} to ${baselineReady + settings.probePods} pod(s)` +
@@ -124,11 +119,6 @@ export function probeFloor(pools: Readonly<Record<string, PoolState>>, unit: str
     if (pool.probe?.unit === unit) return pool.probe.baselineReady + pool.probe.pods;
   }
   return 0;
-}
-
-/** Pods bound to a node (ready or starting): desired minus Unschedulable; null when either is unread. */
-function placedPods(o: UnitObservation | undefined): number | null {
-  return o?.desiredPods == null || o.pendingPods == null ? null : o.desiredPods - o.pendingPods;
 }
 
 function latestRefusal(signals: ReadonlyArray<PoolSignal>, family: string, since: number): number | null {

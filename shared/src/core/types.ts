@@ -99,11 +99,8 @@ export interface OverrideProgress {
 export interface Probe {
   unit: string;
   startedAt: number;
-  /** Ready pods when the probe started (its floor is this plus `pods`). */
+  /** Ready pods when the probe started; the probe succeeds once readiness passes this. */
   baselineReady: number;
-  /** Pods on a node (desired − Unschedulable) when the probe started; the probe succeeds once
-   *  `pods` more are on one. Absent in a probe stored before it existed: then readiness decides. */
-  baselinePlaced?: number;
   pods: number;
 }
 
