@@ -8,9 +8,10 @@ import type { ScenarioFile } from './scenario.ts';
  * - the ALB splits demand by forward weight, then within a target group onto its healthy targets
  *   (health checks lag readiness; with no healthy target it fails open onto every registered
  *   one; with none registered it answers 503 itself, and no model server counts the request);
- * - each model server queues what it cannot serve at once (its bounded queue), serves at its
- *   breaking point (maxRpm), answers 503 when the queue is full, and requests that would wait
- *   longer than the time-out fail (the server's request time-out, the ALB's idle time-out);
+ * - each model server queues what it cannot serve at once, serves at its breaking point (maxRpm),
+ *   and answers 503 at once to what its pods could not start within maxWaitSeconds (its
+ *   admission; maxQueue per pod is a hard cap); requests that would wait longer than the
+ *   time-out fail (the server's request time-out, the ALB's idle time-out);
  * - KEDA/HPA scale each Deployment on what KEDA's aws-cloudwatch trigger reads: the unit's
  *   RequestCount Sum of the minute ending `kedaMetricEndTimeOffsetSeconds` or more ago, once
  *   CloudWatch has it (the same metric delay the controller sees);
