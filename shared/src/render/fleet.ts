@@ -11,6 +11,9 @@ import { assertDeployable, targetGroupName, unitNamespace } from './deployable.t
 /** The KEDA trigger reads the minute that ended this long ago or more (the simulator's KEDA reads the same). */
 export const KEDA_METRIC_END_TIME_OFFSET_SECONDS = 120;
 
+/** A node whose pods are gone is consolidated after this long (the simulator's Karpenter waits the same). */
+export const KARPENTER_CONSOLIDATE_AFTER_SECONDS = 300;
+
 export interface KubernetesObject {
   apiVersion: string;
   kind: string;
@@ -143,7 +146,7 @@ function nodePool(family: string, units: Unit[]): KubernetesObject {
       },
       // Accelerator nodes are consolidated only once empty: moving a serving pod costs a cold
       // start of 5-15 minutes, and hwai's controller, not Karpenter, decides where traffic goes.
-      disruption: { consolidationPolicy: 'WhenEmpty', consolidateAfter: '5m', budgets: [{ nodes: '20%' }] },
+      disruption: { consolidationPolicy: 'WhenEmpty', consolidateAfter: `${KARPENTER_CONSOLIDATE_AFTER_SECONDS / 60}m`, budgets: [{ nodes: '20%' }] },
       limits: { [resource]: String(devices) },
     },
   };
