@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../shared/src/policies/index.ts';
 import { initialControllerState } from '../../shared/src/core/state.ts';
@@ -95,5 +96,66 @@ describe('a probe with the cluster unread', () => {
       expect(t.pool.probe).not.toBeNull();
     }
     expect(shortageEnd(ticks)).toBe(seenAgain);
+  });
+});
+
+describe('a probe waits out the nodes a scale-down left empty', () => {
+  // Karpenter keeps a node whose pod went away for consolidateAfter (plus drain and termination):
+  // a probe pod scheduled onto one would prove nothing about new capacity.
+  const emptyMinutes = spec.policy.emptyNodeSeconds / 60;
+  const quietAt = spec.policy.shortageSignalSeconds / spec.policy.tickSeconds;
+
+  /** Ticks with inf2 refused at minute 0 and its pods on a node per minute as given (null: unread). */
+  function placedRun(placed: ReadonlyArray<number | null>) {
+    let state: ControllerState = initialControllerState();
+    return placed.map((p, m) => {
+      const now = NOW + m * TICK;
+      const pods = p === null ? { readyPods: 2, desiredPods: null, pendingPods: null } : { readyPods: 2, desiredPods: p, pendingPods: 0 };
+      const d = decide(spec, anObservation(spec, now, { inf2: { ...pods, healthyTargets: 2 } }, m === 0 ? [ice(now)] : [], 400), state, now, 'step');
+      state = d.state;
+      return { minute: m, reasons: d.services[0]!.reasons, pool: state.services['svc']!.pools['inf2']! };
+    });
+  }
+
+  it('starts the probe only emptyNodeSeconds after the pool last shrank; without a shrink, once the refusals are quiet', () => {
+    const started = (ticks: ReturnType<typeof placedRun>) => ticks.find((t) => t.reasons.some((r) => r.startsWith('probing inf2: raising')))?.minute;
+    const steady = placedRun(Array.from({ length: 12 }, () => 5));
+    expect(started(steady)).toBe(quietAt);
+    const shrank = placedRun(Array.from({ length: 12 }, (_, m) => (m < 2 ? 5 : 3)));
+    expect(shrank[quietAt]!.reasons.join('\n')).toMatch(/probe of inf2 waits: its pods went down 60 s ago/);
+    expect(started(shrank)).toBe(2 + Math.ceil(emptyMinutes));
+  });
+
+  it('never probes within emptyNodeSeconds of a shrink it read, and probes as soon as nothing else holds it back', () => {
+    const seen = new Map<string, number>();
+    const hit = (b: string) => seen.set(b, (seen.get(b) ?? 0) + 1);
+    fc.assert(
+      fc.property(fc.array(fc.option(fc.integer({ min: 0, max: 6 }), { nil: null, freq: 4 }), { minLength: 8, maxLength: 24 }), (placed) => {
+        const ticks = placedRun(placed);
+        let last: number | null = null;
+        let shrankAt: number | null = null;
+        let lastProbeAt: number | null = null;
+        let probing = false;
+        ticks.forEach((t, m) => {
+          const p = placed[m]!;
+          if (p === null) hit('counts unread');
+          else {
+            if (last !== null && p < last) shrankAt = m;
+            last = p;
+          }
+          const started = t.reasons.some((r) => r.startsWith('probing inf2: raising'));
+          const settled = shrankAt === null || (m - shrankAt) * 60 >= spec.policy.emptyNodeSeconds;
+          const free = !probing && m >= quietAt && (lastProbeAt === null || (m - lastProbeAt) * 60 >= spec.policy.probeIntervalSeconds);
+          expect(started).toBe(free && settled);
+          if (free && !settled) hit('held back by a recent shrink');
+          if (started) hit(shrankAt === null ? 'probed, nothing shrank' : 'probed after a shrink aged out');
+          // When the probe interval counts from (a start or a failure) is the pool's own bookkeeping.
+          lastProbeAt = t.pool.lastProbeAt === null ? null : (t.pool.lastProbeAt - NOW) / TICK;
+          probing = t.pool.probe !== null;
+        });
+      }),
+      { numRuns: 200 },
+    );
+    for (const b of ['counts unread', 'held back by a recent shrink', 'probed, nothing shrank', 'probed after a shrink aged out']) expect(seen.get(b) ?? 0, `never generated: ${b}`).toBeGreaterThan(0);
   });
 });

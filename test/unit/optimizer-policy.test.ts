@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { initialServiceState } from '../../shared/src/core/state.ts';
-import type { UnitObservation } from '../../shared/src/core/types.ts';
+import type { PoolState, UnitObservation } from '../../shared/src/core/types.ts';
 import { optimizer } from '../../shared/src/policies/optimizer.ts';
 import { fleetOf, seedLikeUnits } from './factories/fleet.ts';
 import { aUnitObservation } from './factories/observation.ts';
@@ -62,5 +63,60 @@ describe('the optimizer with a family share limit', () => {
     // One ready pod on each other unit: 341 rpm at their breaking points.
     const p = optimizer(contextFor({ maxFamilyShare: 0.6 }, initialServiceState(), NOW, (unit) => (unit === 'inf2' ? 20 : 1)));
     expect(p.shares['inf2']).toBeCloseTo(1000 - 341, 6);
+  });
+});
+
+describe('the optimizer releases a unit it no longer uses', () => {
+  // Generated: per unit its ready pods (unread sometimes), its live weight (unread, 0, or some),
+  // the floor it kept from the last tick; the demand (unknown, none, or some); a probe on one unit.
+  const spec = fleetOf(seedLikeUnits().map((u, i) => ({ ...u, minReplicas: i === 4 ? 2 : 0 })));
+  const names = spec.units.map((u) => u.name);
+  const unitArb = fc.record({
+    ready: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 })), { nil: null, freq: 6 }),
+    liveWeight: fc.option(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 100 })), { nil: null, freq: 6 }),
+    floor: fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 5 })),
+  });
+  const caseArb = fc.record({
+    units: fc.tuple(...names.map(() => unitArb)),
+    demand: fc.option(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 3000, noNaN: true })), { nil: null, freq: 5 }),
+    probeOn: fc.option(fc.constantFrom(...names), { nil: null, freq: 2 }),
+  });
+
+  it('lowers the maximum only of a unit with no live traffic, no planned share, no floor and no probe; every other keeps its maximum', () => {
+    const seen = new Map<string, number>();
+    const hit = (b: string) => seen.set(b, (seen.get(b) ?? 0) + 1);
+    fc.assert(
+      fc.property(caseArb, ({ units, demand, probeOn }) => {
+        const observed = new Map<string, UnitObservation>(
+          names.map((n, i) => [n, aUnitObservation(n, { readyPods: units[i]!.ready, healthyTargets: units[i]!.ready, liveWeight: units[i]!.liveWeight })]),
+        );
+        const probeUnit = spec.units.find((u) => u.name === probeOn);
+        const pools: Record<string, PoolState> = probeUnit
+          ? { [probeUnit.family]: { shortSince: NOW - 10 * MIN, lastSignalAt: NOW - 10 * MIN, readyAtShortage: 0, lastProbeAt: NOW - MIN, probe: { unit: probeUnit.name, startedAt: NOW - MIN, baselineReady: 0, pods: 1 } } }
+          : {};
+        const state = { ...initialServiceState(), floors: Object.fromEntries(names.map((n, i) => [n, units[i]!.floor])), pools };
+        const p = optimizer({ service: 'svc', units: spec.units, observed, demandRpm: demand, demandHistory: [], settings: spec.policy, state, now: NOW });
+        for (const u of spec.units) {
+          const s = p.scaling[u.name]!;
+          expect(s.minReplicas).toBeLessThanOrEqual(s.maxReplicas);
+          const live = observed.get(u.name)!.liveWeight;
+          const share = p.shares[u.name] ?? 0;
+          const floor = p.state.floors![u.name] ?? 0;
+          const probing = probeOn === u.name;
+          const keeps = live !== 0 || share > 0 || floor > 0 || probing;
+          if (keeps) {
+            expect(s.maxReplicas).toBe(u.maxReplicas);
+            hit(live === null ? 'kept: live weight unread' : live > 0 ? 'kept: carries traffic now' : share > 0 ? 'kept: traffic planned' : floor > 0 ? 'kept: a floor' : 'kept: probing');
+          } else {
+            expect(s.maxReplicas).toBe(Math.max(1, u.minReplicas));
+            hit(u.minReplicas > 1 ? 'released to the operator minimum' : 'released to one pod');
+          }
+        }
+      }),
+      { numRuns: 400 },
+    );
+    for (const b of ['kept: live weight unread', 'kept: carries traffic now', 'kept: traffic planned', 'kept: a floor', 'kept: probing', 'released to the operator minimum', 'released to one pod']) {
+      expect(seen.get(b) ?? 0, `never generated: ${b}`).toBeGreaterThan(0);
+    }
   });
 });

@@ -37,16 +37,39 @@ function worldWith(capacity: unknown[] = [], startup = 120, settings: Record<str
 const ready = (u: { pods: Array<{ readyAt: number | null }> }) => u.pods.filter((p) => p.readyAt !== null).length;
 
 describe('KEDA/HPA in the simulator', () => {
-  it('scales up at once to ceil(metric / target), then the pods start up', () => {
+  it('scales up to ceil(metric / target) as soon as the trigger reads the minute, then the pods start up', () => {
     const { unit, run } = worldWith();
     unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
     run(300, 100); // settle at one ready pod
     expect(ready(unit)).toBe(1);
-    run(70, 450); // the 1-minute average crosses 4.5 pods' worth
+    run(190, 450); // the minute [300 s, 360 s) of 450 rpm is read from 480 s on
     expect(unit.pods.length).toBeGreaterThanOrEqual(4);
     expect(ready(unit)).toBe(1);
     run(240, 450);
     expect(ready(unit)).toBe(5);
+  });
+
+  it("reads what KEDA's aws-cloudwatch trigger reads: the minute that ended metricEndTimeOffset ago, once CloudWatch has it", () => {
+    const { world, unit, run, now } = worldWith();
+    unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
+    run(300, 100);
+    run(170, 450); // demand jumped at 300 s; at 470 s the trigger still reads the minute [240 s, 300 s)
+    expect(world.kedaMetric(unit, now())).toBeCloseTo(100, 6);
+    expect(unit.pods.length).toBe(1);
+    run(20, 450); // from 480 s it reads [300 s, 360 s)
+    expect(world.kedaMetric(unit, now())).toBeCloseTo(450, 6);
+    expect(unit.pods.length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a minute CloudWatch does not have yet reads as minMetricValue (0), not as the minute before', () => {
+    const { world, unit, run, now } = worldWith([], 120, { metricDelaySeconds: 300, keda: { metricEndTimeOffsetSeconds: 120 } });
+    unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
+    run(600, 100);
+    expect(world.kedaMetric(unit, now())).toBe(0); // the minute ending at 480 s arrives at 780 s
+    const lagged = worldWith([], 120, { metricDelaySeconds: 300, keda: { metricEndTimeOffsetSeconds: 360 } });
+    lagged.unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
+    lagged.run(600, 100);
+    expect(lagged.world.kedaMetric(lagged.unit, lagged.now())).toBeCloseTo(100, 6);
   });
 
   it('does nothing within the 10% tolerance', () => {
@@ -65,9 +88,9 @@ describe('KEDA/HPA in the simulator', () => {
     unit.scaling = { minReplicas: 0, maxReplicas: 40, targetRpm: 100 };
     run(400, 800);
     expect(unit.pods.length).toBe(8);
-    run(240, 200);
+    run(360, 200); // the trigger reads 200 rpm from 3 minutes after the fall; 300 s more before it acts
     expect(unit.pods.length).toBe(8);
-    run(180, 200);
+    run(240, 200);
     expect(unit.pods.length).toBe(2);
   });
 
@@ -76,7 +99,7 @@ describe('KEDA/HPA in the simulator', () => {
     unit.scaling = { minReplicas: 3, maxReplicas: 5, targetRpm: 100 };
     run(120, 0);
     expect(unit.pods.length).toBe(3);
-    run(120, 5000);
+    run(240, 5000);
     expect(unit.pods.length).toBe(5);
   });
 });
@@ -87,7 +110,7 @@ describe('Karpenter and capacity limits in the simulator', () => {
     unit.scaling = { minReplicas: 1, maxReplicas: 40, targetRpm: 100 };
     run(600, 300);
     expect(ready(unit)).toBe(3);
-    run(120, 900);
+    run(240, 900);
     expect(ready(unit)).toBe(3);
     expect(unit.pods.filter((p) => p.nodeAt === null).length).toBeGreaterThan(0);
     expect(world.signals.some((s) => s.family === 'inf2' && s.kind === 'insufficient-capacity')).toBe(true);
@@ -122,7 +145,7 @@ const cost = (world: World, seconds: number, run: (s: number, rpm: number) => vo
 
 describe('the model servers in the simulator: a bounded queue, then 503 and time-outs', () => {
   it('beyond the breaking point requests queue and p99 grows with the backlog before anything fails', () => {
-    const { world, unit, run } = worldWith();
+    const { world, unit, run } = worldWith([], 120, { modelServer: { maxWaitSeconds: 60 } });
     unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
     run(600, 100);
     expect(healthy(world, unit)).toBe(2);
@@ -134,7 +157,7 @@ describe('the model servers in the simulator: a bounded queue, then 503 and time
   });
 
   it('what would wait longer than the time-out fails; the rest is still served', () => {
-    const { world, unit, run } = worldWith();
+    const { world, unit, run } = worldWith([], 120, { modelServer: { maxWaitSeconds: 600 } });
     unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
     run(600, 100);
     run(20 * 60, 300);
@@ -145,7 +168,7 @@ describe('the model servers in the simulator: a bounded queue, then 503 and time
   });
 
   it('a full queue is refused at once (503), counted by the model server as received and as errors', () => {
-    const { world, unit, run } = worldWith([], 120, { modelServer: { maxQueue: 5 } });
+    const { world, unit, run } = worldWith([], 120, { modelServer: { maxQueue: 5, maxWaitSeconds: 600 } });
     unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
     run(600, 100);
     run(120, 300);
@@ -156,6 +179,20 @@ describe('the model servers in the simulator: a bounded queue, then 503 and time
     expect(minute.success + minute.errors).toBeCloseTo(minute.requests, 5);
     expect(minute.errors).toBeCloseTo(90, 5);
     void world;
+  });
+});
+
+describe("the model server's admission (model-servers: max_wait_s)", () => {
+  it('a request that could not start within maxWaitSeconds is refused at once: the queue holds the rate × maxWait, latency stays within it', () => {
+    const { world, unit, run } = worldWith(); // defaults: maxWaitSeconds 2, maxQueue 256
+    unit.scaling = { minReplicas: 2, maxReplicas: 2, targetRpm: 105 };
+    run(600, 100);
+    run(120, 300);
+    expect(healthy(world, unit)).toBe(2);
+    expect(unit.backlog).toBeCloseTo((210 / 60) * 2, 5);
+    expect(unit.last.servedRpm).toBeCloseTo(210, 5);
+    expect(unit.last.failedRpm).toBeCloseTo(90, 5);
+    expect(unit.last.p99Seconds).toBeLessThanOrEqual(0.9 + 2 + 1e-9);
   });
 });
 

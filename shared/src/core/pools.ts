@@ -60,6 +60,10 @@ export function updatePools(
     }
 
     if (pool.shortSince !== null) {
+      // Pods going down while short leave nodes Karpenter keeps for a while: note when.
+      const placed = placedOf(members, observed);
+      if (placed !== null && pool.placedPods != null && placed < pool.placedPods) pool.shrankAt = now;
+      if (placed !== null) pool.placedPods = placed;
       const probeUnit = cheapest(members);
       if (pool.probe) {
         // Unread pods prove nothing either way: the probe is judged on a tick that sees them
@@ -88,7 +92,11 @@ export function updatePools(
         const quiet = now - (pool.lastSignalAt ?? 0) >= settings.shortageSignalSeconds * 1000;
         const reserved = reservationAvailable(signals, family, now - (settings.shortageSignalSeconds + settings.tickSeconds) * 1000);
         const due = pool.lastProbeAt === null || now - pool.lastProbeAt >= settings.probeIntervalSeconds * 1000;
-        if ((quiet || reserved) && due && probeUnit) {
+        // A pod that lands on a node the pool's own scale-down left empty proves nothing.
+        const emptied = pool.shrankAt != null && now - pool.shrankAt < settings.emptyNodeSeconds * 1000;
+        if ((quiet || reserved) && due && emptied && probeUnit) {
+          reasons.push(`probe of ${family} waits: its pods went down ${Math.round((now - pool.shrankAt!) / 1000)} s ago and Karpenter may still hold the emptied nodes`);
+        } else if ((quiet || reserved) && due && probeUnit) {
           // A probe counts from the pods ready when it starts, so it needs them observed.
           const baselineReady = observed.get(probeUnit.name)?.readyPods ?? null;
           if (baselineReady === null) {
@@ -119,6 +127,17 @@ export function probeFloor(pools: Readonly<Record<string, PoolState>>, unit: str
     if (pool.probe?.unit === unit) return pool.probe.baselineReady + pool.probe.pods;
   }
   return 0;
+}
+
+/** The family's pods bound to a node (desired − Unschedulable, summed); null when any unit's are unread. */
+function placedOf(members: ReadonlyArray<UnitView>, observed: ReadonlyMap<string, UnitObservation>): number | null {
+  let sum = 0;
+  for (const u of members) {
+    const o = observed.get(u.name);
+    if (o?.desiredPods == null || o.pendingPods == null) return null;
+    sum += o.desiredPods - o.pendingPods;
+  }
+  return sum;
 }
 
 function latestRefusal(signals: ReadonlyArray<PoolSignal>, family: string, since: number): number | null {

@@ -113,6 +113,10 @@ export interface PoolState {
   readyAtShortage: number;
   lastProbeAt: number | null;
   probe: Probe | null;
+  /** While short: the pool's pods on a node at the last tick that read them, and when that count
+   *  last fell (a node left empty, which Karpenter keeps for a while). Absent in older states. */
+  placedPods?: number | null;
+  shrankAt?: number | null;
 }
 
 export interface ServiceState {

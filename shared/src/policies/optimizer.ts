@@ -1,5 +1,5 @@
 import { costPerRequest } from '../core/cost.ts';
-import { isShort } from '../core/pools.ts';
+import { isShort, probeFloor } from '../core/pools.ts';
 import { healthyPods } from '../core/safety.ts';
 import type { UnitScaling } from '../core/types.ts';
 import type { Unit } from '../spec/schema.ts';
@@ -47,13 +47,19 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   // Fast up, slow down.
   const floors: Record<string, number> = {};
   const scaling: Record<string, UnitScaling> = {};
+  const released: string[] = [];
   for (const u of ordered) {
     const previous = state.floors[u.name] ?? 0;
     const wanted = Math.min(u.maxReplicas, floorsWanted[u.name] ?? 0);
     const floor = wanted >= previous ? wanted : Math.max(wanted, previous - Math.max(1, Math.floor(previous * settings.scaleDownPerTick)));
     floors[u.name] = floor;
-    scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas: u.maxReplicas, targetRpm: round1(u.maxRpm * util) };
+    // Idle: no traffic now (its live weight read as 0: the ALB has moved it off), none planned,
+    // no floor and no probe. Unread weights (a metrics or ALB outage) release nothing.
+    const idle = floor === 0 && (shares[u.name] ?? 0) <= 0 && ctx.observed.get(u.name)?.liveWeight === 0 && probeFloor(state.pools, u.name) === 0;
+    if (idle && ready(u) > Math.max(1, u.minReplicas)) released.push(u.name);
+    scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas: idle ? releasedMax(u) : u.maxReplicas, targetRpm: round1(u.maxRpm * util) };
   }
+  if (released.length > 0) reasons.push(`released at once (no traffic, no floor): ${released.join(', ')}`);
 
   const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
   reasons.push(
@@ -61,6 +67,16 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
       (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
   );
   return { mode, shares, scaling, reasons, state: { mode, since, floors, ...hold } };
+}
+
+/**
+ * The maximum of a unit given no traffic and no floor: one pod (the HPA's least maximum) or the
+ * operator's minimum. The HPA applies a lower maximum at once, without its 300 s scale-down
+ * window, and KEDA takes the last pod away once its trigger reads no requests; otherwise the idle
+ * unit's nodes would stay billed for the window after its traffic has moved.
+ */
+function releasedMax(u: Unit): number {
+  return Math.max(1, u.minReplicas);
 }
 
 /**

@@ -8,6 +8,12 @@ import { assertDeployable, targetGroupName, unitNamespace } from './deployable.t
  * what differs between the CDK stack and the files in manifests/ comes in through the options.
  */
 
+/** The KEDA trigger reads the minute that ended this long ago or more (the simulator's KEDA reads the same). */
+export const KEDA_METRIC_END_TIME_OFFSET_SECONDS = 120;
+
+/** A node whose pods are gone is consolidated after this long (the simulator's Karpenter waits the same). */
+export const KARPENTER_CONSOLIDATE_AFTER_SECONDS = 300;
+
 export interface KubernetesObject {
   apiVersion: string;
   kind: string;
@@ -140,7 +146,7 @@ function nodePool(family: string, units: Unit[]): KubernetesObject {
       },
       // Accelerator nodes are consolidated only once empty: moving a serving pod costs a cold
       // start of 5-15 minutes, and hwai's controller, not Karpenter, decides where traffic goes.
-      disruption: { consolidationPolicy: 'WhenEmpty', consolidateAfter: '5m', budgets: [{ nodes: '20%' }] },
+      disruption: { consolidationPolicy: 'WhenEmpty', consolidateAfter: `${KARPENTER_CONSOLIDATE_AFTER_SECONDS / 60}m`, budgets: [{ nodes: '20%' }] },
       limits: { [resource]: String(devices) },
     },
   };
@@ -252,7 +258,7 @@ function renderUnit(spec: FleetSpec, unit: Unit, options: RenderOptions): UnitMa
             metricStatPeriod: '60',
             metricCollectionTime: '60',
             // EMF data for a minute lands 1-3 minutes late: read the last complete minute.
-            metricEndTimeOffset: '120',
+            metricEndTimeOffset: String(KEDA_METRIC_END_TIME_OFFSET_SECONDS),
             // Missing data means no request was answered in that minute (the servers write a
             // point per request): read it as 0, explicitly, not as an error.
             ignoreNullValues: 'true',

@@ -2,6 +2,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { KARPENTER_CONSOLIDATE_AFTER_SECONDS, KEDA_METRIC_END_TIME_OFFSET_SECONDS } from '../render/fleet.ts';
 import { DEFAULT_FLEET_PATH, loadFleetSpec, parseFleetSpec } from '../spec/load.ts';
 import type { FleetSpec } from '../spec/schema.ts';
 import { InputValidationError, readYamlFile, validate } from '../spec/validation.ts';
@@ -68,21 +69,29 @@ export const ScenarioSchema = z
     seed: z.number().int().default(1),
     /** Seconds after a minute ends until CloudWatch returns its datapoints (CloudWatch is 1–3 minutes late). */
     metricDelaySeconds: z.number().int().min(0).max(900).default(120),
-    /** Seconds an empty node lives until Karpenter has consolidated and terminated it (billed until then). */
-    consolidationSeconds: z.number().int().min(0).max(3600).default(90),
-    /** The target groups' health checks and the ALB's idle time-out (the ELBv2 API's defaults). */
+    /** Seconds an empty node lives until Karpenter has consolidated and terminated it (billed until then):
+     *  the rendered NodePools' consolidateAfter plus about 90 s of disruption checks, drain and termination. */
+    consolidationSeconds: z.number().int().min(0).max(3600).default(KARPENTER_CONSOLIDATE_AFTER_SECONDS + 90),
+    /** The target groups' health checks and the ALB's idle time-out, as the stack deploys them (infra/lib/cluster/ingress.ts). */
     alb: z
       .object({
-        healthCheckIntervalSeconds: z.number().int().min(5).max(300).default(30),
-        healthyThresholdCount: z.number().int().min(2).max(10).default(5),
-        idleTimeoutSeconds: z.number().int().min(1).max(4000).default(60),
+        healthCheckIntervalSeconds: z.number().int().min(5).max(300).default(10),
+        healthyThresholdCount: z.number().int().min(2).max(10).default(2),
+        idleTimeoutSeconds: z.number().int().min(1).max(4000).default(120),
       })
       .strict()
       .default({}),
-    /** The model server's bounded queue and request time-out (model-servers/hwai_models/config.py defaults). */
+    /** KEDA's aws-cloudwatch trigger as rendered (render/fleet.ts): it reads the minute that ended metricEndTimeOffset seconds ago or more. */
+    keda: z
+      .object({ metricEndTimeOffsetSeconds: z.number().int().min(0).max(3600).default(KEDA_METRIC_END_TIME_OFFSET_SECONDS) })
+      .strict()
+      .default({}),
+    /** The model server's admission and request time-out (model-servers/hwai_models/config.py defaults). */
     modelServer: z
       .object({
-        maxQueue: z.number().int().min(1).max(100_000).default(1024),
+        maxQueue: z.number().int().min(1).max(100_000).default(256),
+        /** A request that would wait longer than this for a slot is refused at once (503 and Retry-After). */
+        maxWaitSeconds: z.number().positive().max(3600).default(2),
         requestTimeoutSeconds: z.number().positive().max(3600).default(60),
       })
       .strict()

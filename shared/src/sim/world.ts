@@ -8,10 +8,13 @@ import type { ScenarioFile } from './scenario.ts';
  * - the ALB splits demand by forward weight, then within a target group onto its healthy targets
  *   (health checks lag readiness; with no healthy target it fails open onto every registered
  *   one; with none registered it answers 503 itself, and no model server counts the request);
- * - each model server queues what it cannot serve at once (its bounded queue), serves at its
- *   breaking point (maxRpm), answers 503 when the queue is full, and requests that would wait
- *   longer than the time-out fail (the server's request time-out, the ALB's idle time-out);
- * - KEDA/HPA scale each Deployment on the requests its pods received;
+ * - each model server queues what it cannot serve at once, serves at its breaking point (maxRpm),
+ *   and answers 503 at once to what its pods could not start within maxWaitSeconds (its
+ *   admission; maxQueue per pod is a hard cap); requests that would wait longer than the
+ *   time-out fail (the server's request time-out, the ALB's idle time-out);
+ * - KEDA/HPA scale each Deployment on what KEDA's aws-cloudwatch trigger reads: the unit's
+ *   RequestCount Sum of the minute ending `kedaMetricEndTimeOffsetSeconds` or more ago, once
+ *   CloudWatch has it (the same metric delay the controller sees);
  * - Karpenter launches a node per pod under per-family limits, reuses an empty node of the same
  *   instance type, and terminates a node only once it has been empty for the consolidation time;
  *   every node is billed per second from launch to termination;
@@ -99,8 +102,6 @@ export interface UnitWorld {
   weight: number;
   /** HPA recommendations [at, replicas] kept for the scale-down stabilisation window. */
   recommendations: Array<[number, number]>;
-  /** Requests received per step over the last minute, newest last (what KEDA's query sums). */
-  receivedWindow: number[];
   /** Requests waiting in the unit's model-server queues. */
   backlog: number;
   /** Figures of the last step. */
@@ -124,8 +125,12 @@ export interface WorldSettings {
   healthCheckIntervalSeconds: number;
   healthyThresholdCount: number;
   maxQueuePerPod: number;
+  /** The model server's admission: what would wait longer than this for a slot is refused at once. */
+  maxWaitSeconds: number;
   /** The shorter of the model server's request time-out and the ALB's idle time-out. */
   timeoutSeconds: number;
+  /** The ScaledObject trigger's metricEndTimeOffset: KEDA reads the minute that ended this long ago or more. */
+  kedaMetricEndTimeOffsetSeconds: number;
 }
 
 export class World {
@@ -159,7 +164,6 @@ export class World {
         scaling,
         weight,
         recommendations: [],
-        receivedWindow: [],
         backlog: 0,
         last: { offeredRpm: 0, receivedRpm: 0, servedRpm: 0, failedRpm: 0, noTargetRpm: 0, p99Seconds: 0, backlog: 0 },
         minutes: [],
@@ -186,6 +190,9 @@ export class World {
           this.nodes.set(node.id, node);
           u.pods.push({ ...this.newPod(since), nodeAt: since, nodeId: node.id, scheduledAt: since, readyAt: since });
         }
+        // Settled: the HPA's recent recommendations are what runs, so the minutes before KEDA's
+        // first datapoint (it reads the minute that ended 2–3 minutes ago) do not scale it down.
+        u.recommendations = [[t, pods]];
       }
     }
   }
@@ -319,8 +326,6 @@ export class World {
       const offered = total > 0 ? (rpm * u.weight) / total : 0;
       const { registered, healthy } = this.targetsOf(u, t);
       u.last = this.serve(u, offered, healthy > 0 ? healthy : registered);
-      u.receivedWindow.push(u.last.receivedRpm);
-      if (u.receivedWindow.length > this.stepsPerMinute) u.receivedWindow.shift();
       const perStep = 1 / this.stepsPerMinute;
       u.minute.requests += u.last.receivedRpm * perStep;
       u.minute.success += u.last.servedRpm * perStep;
@@ -348,7 +353,8 @@ export class World {
     const queued = u.backlog + arrivals;
     const served = Math.min(queued, ratePerSecond * dt);
     let backlog = queued - served;
-    const refused = Math.max(0, backlog - targets * this.settings.maxQueuePerPod);
+    // Admission: the queue holds what the pods can start within maxWaitSeconds, at most maxQueue each.
+    const refused = Math.max(0, backlog - Math.min(targets * this.settings.maxQueuePerPod, ratePerSecond * this.settings.maxWaitSeconds));
     backlog -= refused;
     const timedOut = Math.max(0, backlog - ratePerSecond * this.settings.timeoutSeconds);
     backlog -= timedOut;
@@ -377,9 +383,21 @@ export class World {
     u.minute = { requests: 0, success: 0, errors: 0, latencyMs: null };
   }
 
-  /** KEDA/HPA: AverageValue on the requests the unit's pods received per minute, 10% tolerance, up now, down after 300 s. */
+  /**
+   * What KEDA's aws-cloudwatch trigger returns at second `t` (the rendered ScaledObject:
+   * metricStat Sum, metricStatPeriod 60, metricCollectionTime 60): GetMetricData from
+   * floor((t − offset) / 60)·60 − 60 to that end, the newest datapoint; a minute CloudWatch does
+   * not have yet, or one with no request, returns minMetricValue (0).
+   */
+  kedaMetric(u: UnitWorld, t: number): number {
+    const end = Math.floor((t - this.settings.kedaMetricEndTimeOffsetSeconds) / 60) * 60;
+    const minute = u.minutes.find((m) => m.startSecond === end - 60);
+    return minute && minute.visibleAt <= t ? minute.requests : 0;
+  }
+
+  /** KEDA/HPA: AverageValue on the trigger's per-minute RequestCount, 10% tolerance, up now, down after 300 s. */
   private autoscale(u: UnitWorld, t: number): void {
-    const metric = u.receivedWindow.reduce((s, x) => s + x, 0) / Math.max(1, u.receivedWindow.length);
+    const metric = this.kedaMetric(u, t);
     const current = u.pods.length;
     const ratio = current > 0 ? metric / (u.scaling.targetRpm * current) : Infinity;
     const raw = current > 0 && Math.abs(ratio - 1) <= HPA_TOLERANCE ? current : Math.ceil(metric / u.scaling.targetRpm);
@@ -421,7 +439,9 @@ export function worldSettings(s: ScenarioFile): WorldSettings {
     healthCheckIntervalSeconds: s.alb.healthCheckIntervalSeconds,
     healthyThresholdCount: s.alb.healthyThresholdCount,
     maxQueuePerPod: s.modelServer.maxQueue,
+    maxWaitSeconds: s.modelServer.maxWaitSeconds,
     timeoutSeconds: Math.min(s.alb.idleTimeoutSeconds, s.modelServer.requestTimeoutSeconds),
+    kedaMetricEndTimeOffsetSeconds: s.keda.metricEndTimeOffsetSeconds,
   };
 }
 

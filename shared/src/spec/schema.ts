@@ -84,6 +84,12 @@ export const PolicySchema = z
     probePods: z.number().int().min(1).max(10).default(1),
     /** Seconds between probes of a pool that is still short. */
     probeIntervalSeconds: z.number().int().min(60).default(600),
+    /**
+     * How long Karpenter keeps a node its pod left (the NodePools' consolidateAfter, 5 min, plus
+     * drain and termination). A probe pod could land on such a node and prove nothing, so a short
+     * pool is probed only this long after its pods last went down.
+     */
+    emptyNodeSeconds: z.number().int().min(0).max(3600).default(390),
     /** optimizer: per-pod load as a fraction of maxRpm that routing aims for. */
     targetUtilization: z.number().gt(0).max(1).default(0.9),
     /** optimizer: the seed objective's λ, dollars of cost worth one request per minute of throughput. */
