@@ -37,6 +37,12 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=540)
     p.add_argument("--variants", default="inductor,channels_last,fused_qkv,fp8,cudagraphs,all_but_autotune,max_autotune")
     p.add_argument("--skip-vae", action="store_true", help="leave out the VAE decoder's measurements")
+    p.add_argument("--skip-eager", action="store_true", help="leave out the eager UNet's time")
+    p.add_argument(
+        "--variant-timeout", type=float, default=0.0,
+        help="run each compiled variant in a process of its own, killed after this many seconds (0: all in this process); "
+        "a variant that hangs in compilation then costs only its own time",
+    )
     a = p.parse_args()
 
     import torch
@@ -101,14 +107,14 @@ def main() -> None:
         y = y.float()
         return float((y - ref).norm() / ref.norm())
 
-    # eager first: the reference's own time
-    unet = load_unet()
-    with torch.inference_mode():
-        ms = time_calls(lambda: unet(x, t, encoder_hidden_states=e, return_dict=False)[0])
-    res["variants"]["eager"] = {"ms": round(ms, 2), "tflops": round(flops / ms / 1e9, 1), "drift": 0.0}
-    log(f"eager: {ms:.2f} ms")
-    save()
-    del unet
+    if not a.skip_eager:  # the reference's own time
+        unet = load_unet()
+        with torch.inference_mode():
+            ms = time_calls(lambda: unet(x, t, encoder_hidden_states=e, return_dict=False)[0])
+        res["variants"]["eager"] = {"ms": round(ms, 2), "tflops": round(flops / ms / 1e9, 1), "drift": 0.0}
+        log(f"eager: {ms:.2f} ms")
+        save()
+        del unet
 
     # the VAE decoder: eager vs compiled, and the stall it puts on a running batch
     if not a.skip_vae:
@@ -168,6 +174,11 @@ def main() -> None:
         left = a.budget - (time.time() - T0)
         if left < 90:
             res["variants"][name] = {"skipped": f"time budget ({left:.0f} s left)"}
+            continue
+        if a.variant_timeout > 0:
+            res["variants"][name] = run_variant_alone(a, name, min(a.variant_timeout, left - 10))
+            log(f"{name}: {res['variants'][name]}")
+            save()
             continue
         cl, fq, fp8, mode, attention = recipes[name]
         torch._dynamo.reset()
@@ -229,6 +240,24 @@ def main() -> None:
         del unet
 
     print(json.dumps(res, indent=1, default=str))
+
+
+def run_variant_alone(a: argparse.Namespace, name: str, timeout: float) -> dict[str, Any]:
+    """One variant in a child process of this script (its own CUDA context, its own compilation),
+    killed when its time is up."""
+    import subprocess
+
+    child_out = Path("/tmp") / f"hwai-levers-{name}"
+    cmd = [sys.executable, __file__, "--work", a.work, "--out", str(child_out), "--images", str(a.images), "--variants", name, "--skip-vae", "--skip-eager", "--budget", str(timeout + 60)]
+    t0 = time.time()
+    try:
+        proc = subprocess.run(cmd, timeout=timeout, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {timeout:.0f} s (killed)"}
+    rows = json.loads((child_out / "levers.json").read_text())["variants"] if (child_out / "levers.json").exists() else {}
+    if name not in rows:
+        return {"error": f"exited {proc.returncode} after {time.time() - t0:.0f} s without a result: {proc.stderr[-400:]}"}
+    return rows[name]
 
 
 if __name__ == "__main__":

@@ -19,7 +19,10 @@ case "${1:-all}" in
   calibrate)  python3 benchmarks/h200_bench.py --phases build,sd-triton-levers --work /tmp/hb --out "$OUT" --budget 580 --sd-triton-start-rpm 200 --growth 1.25 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 ;;
   confirm)    python3 benchmarks/h200_bench.py --phases build,sd-triton-levers --work /tmp/hb --out "$OUT" --budget 580 --sd-triton-start-rpm 200 --max-rpm 200 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --seed 7 ;;
   # the UNet step at 2 images (the breaking point's mean batch), as CUDA graph replays: FP8, cuDNN attention, autotune
+  # (run 2026-11-29: the FP8 variant's compilation hung past the command's limit and took the rest
+  # with it; levers3 runs each variant in its own process with a time limit)
   levers2)    timeout 570 python3 benchmarks/h200_levers.py --work /tmp/hb --out "$OUT" --images 2 --budget 550 --skip-vae --variants fused_qkv,fused_qkv_fp8,fused_qkv_cudnn_attention,fused_qkv_autotune ;;
+  levers3)    timeout 575 python3 benchmarks/h200_levers.py --work /tmp/hb --out "$OUT" --images 2 --budget 560 --skip-vae --skip-eager --variant-timeout 150 --variants fused_qkv_cudnn_attention,fused_qkv_fp8,fused_qkv_autotune ;;
   # the whole denoising step captured as a CUDA graph per batch size (HWAI_STEP_GRAPHS, the default)
   graphs)     python3 benchmarks/h200_bench.py --phases build,sd-triton-graphs --work /tmp/hb --out "$OUT" --budget 585 --sd-triton-start-rpm 250 --growth 1.25 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 240 ;;
   # static shapes: one compilation and one graph per bucket (2, 4, 8), a batch padded to its bucket
