@@ -99,7 +99,7 @@ describe('rejected controller input', () => {
 interface EventMutation {
   sample: string;
   path: string;
-  /** The value put there (shown in fast-check's counterexample). */
+  /** The value put there, or the unknown key added: fast-check prints it in a counterexample (`apply` hides it). */
   value: unknown;
   apply(event: Record<string, unknown>): unknown;
 }
