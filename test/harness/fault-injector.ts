@@ -45,7 +45,21 @@ function kubeStatus(res: ServerResponse, code: number, reason: string, message: 
   res.end(body);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Holds a call for `ms`, or until its client hangs up (the caller then forwards nothing). A hold
+ * that outlived its client would keep the test process alive after the harness stopped.
+ */
+function hold(res: ServerResponse, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const release = () => {
+      clearTimeout(timer);
+      res.off('close', release);
+      resolve();
+    };
+    const timer = setTimeout(release, ms);
+    res.once('close', release);
+  });
+}
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
@@ -114,7 +128,7 @@ export class FaultInjector {
         case 'throttle': return send(res, throttleResponse(call));
         case 'server-error': return send(res, serverErrorResponse(call, fault.status ?? 500));
         case 'drop': req.socket.destroy(); return;
-        case 'delay': await sleep(fault.ms); break;
+        case 'delay': await hold(res, fault.ms); break;
       }
     }
     if (res.destroyed) return;
@@ -154,7 +168,7 @@ export class FaultInjector {
           return kubeStatus(res, status, status === 503 ? 'ServiceUnavailable' : 'InternalError', 'Internal error occurred: injected by the hwai fault injector');
         }
         case 'drop': req.socket.destroy(); return;
-        case 'delay': await sleep(fault.ms); break;
+        case 'delay': await hold(res, fault.ms); break;
       }
     }
     if (res.destroyed) return;

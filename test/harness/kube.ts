@@ -44,7 +44,7 @@ async function openssl(args: string[]): Promise<void> {
 }
 
 /** A throwaway CA, a serving certificate for 127.0.0.1/localhost, and service-account keys. */
-async function makePki(dir: string): Promise<Tls> {
+export async function makePki(dir: string): Promise<Tls> {
   const p = (name: string) => join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await openssl(['req', '-x509', ...ec, '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=hwai-harness-ca']);

@@ -79,6 +79,9 @@ describe('rejected controller input', () => {
     ['a field the schedule never sends', { kind: 'scheduled-tick', shard: 2 }, '(root)', /unknown field "shard"/],
     ['another kind', { kind: 'tick' }, 'kind', /"scheduled-tick"/],
     ['an event of another detail-type', { ...sampleEvent('spot-interruption'), 'detail-type': 'EC2 AMI State Change' }, 'detail-type', /discriminator/i],
+    // Found by the generated events below (seed -1854504033, path 290917:3:77:78): the handler
+    // once turned the detail-type into text before validating it, and this object threw a TypeError.
+    ['a detail-type that is an object with its own toString', { ...sampleEvent('spot-interruption'), 'detail-type': { toString: {} } }, 'detail-type', /discriminator/i],
     ['an event from another source', { ...sampleEvent('rebalance-recommendation'), source: 'aws.health' }, 'source', /"aws.ec2"/],
     ['an instance id that is not one', { ...sampleEvent('spot-interruption'), detail: { 'instance-id': 'web-1', 'instance-action': 'terminate' } }, 'detail.instance-id', /instance id/],
     ['a time that is not one', { ...sampleEvent('capacity-block-expiry'), time: 'yesterday' }, 'time', /ISO 8601/],
@@ -96,6 +99,8 @@ describe('rejected controller input', () => {
 interface EventMutation {
   sample: string;
   path: string;
+  /** The value put there, or the unknown key added: fast-check prints it in a counterexample (`apply` hides it). */
+  value: unknown;
   apply(event: Record<string, unknown>): unknown;
 }
 
@@ -118,30 +123,30 @@ const eventMutation: fc.Arbitrary<EventMutation> = fc.oneof(
     field: fc.constantFrom('id', 'source', 'account', 'time', 'region', 'detail', 'resources'),
     value: fc.oneof(fc.constant(undefined), NOT_A_STRING),
   }).filter(({ field, value }) => !(field === 'resources' && Array.isArray(value) && value.every((v) => typeof v === 'string')) && !(field === 'detail' && isPlainObject(value)))
-    .map(({ sample, field, value }) => ({ sample, path: field, apply: (e: Record<string, unknown>) => setPath(e, [field], value) })),
+    .map(({ sample, field, value }) => ({ sample, path: field, value, apply: (e: Record<string, unknown>) => setPath(e, [field], value) })),
   fc.record({
     sample: fc.constantFrom('spot-interruption', 'reservation-interruption', 'rebalance-recommendation', 'instance-state-change'),
     value: fc.oneof(fc.constant(undefined), NOT_A_STRING, fc.string().filter((s) => !/^i-[0-9a-f]{8,17}$/.test(s))),
-  }).map(({ sample, value }) => ({ sample, path: 'detail.instance-id', apply: (e: Record<string, unknown>) => setPath(e, ['detail', 'instance-id'], value) })),
+  }).map(({ sample, value }) => ({ sample, path: 'detail.instance-id', value, apply: (e: Record<string, unknown>) => setPath(e, ['detail', 'instance-id'], value) })),
   fc.record({
     value: fc.oneof(fc.constant(undefined), NOT_A_STRING, fc.string().filter((s) => !/^cr-[0-9a-f]{8,17}$/.test(s))),
-  }).map(({ value }) => ({ sample: 'capacity-block-expiry', path: 'detail.capacity-reservation-id', apply: (e: Record<string, unknown>) => setPath(e, ['detail', 'capacity-reservation-id'], value) })),
+  }).map(({ value }) => ({ sample: 'capacity-block-expiry', path: 'detail.capacity-reservation-id', value, apply: (e: Record<string, unknown>) => setPath(e, ['detail', 'capacity-reservation-id'], value) })),
   fc.record({ value: fc.oneof(fc.constant(undefined), NOT_A_STRING, fc.string().filter((s) => !['pending', 'running', 'stopping', 'stopped', 'shutting-down', 'terminated'].includes(s))) })
-    .map(({ value }) => ({ sample: 'instance-state-change', path: 'detail.state', apply: (e: Record<string, unknown>) => setPath(e, ['detail', 'state'], value) })),
+    .map(({ value }) => ({ sample: 'instance-state-change', path: 'detail.state', value, apply: (e: Record<string, unknown>) => setPath(e, ['detail', 'state'], value) })),
   fc.record({ sample: fc.constantFrom(...CAPACITY_SAMPLES), value: fc.oneof(NOT_A_STRING, fc.string().filter((s) => !CAPACITY_DETAIL_TYPES.includes(s as never))) })
-    .map(({ sample, value }) => ({ sample, path: 'detail-type', apply: (e: Record<string, unknown>) => setPath(e, ['detail-type'], value) })),
+    .map(({ sample, value }) => ({ sample, path: 'detail-type', value, apply: (e: Record<string, unknown>) => setPath(e, ['detail-type'], value) })),
   // The schedule's input: wrong kind, services of the wrong shape or unknown, unknown fields.
   fc.oneof(fc.constant(undefined), NOT_A_STRING, fc.string().filter((s) => s !== 'scheduled-tick'))
-    .map((value) => ({ sample: 'scheduled-tick', path: 'kind', apply: (e: Record<string, unknown>) => setPath(e, ['kind'], value) })),
+    .map((value) => ({ sample: 'scheduled-tick', path: 'kind', value, apply: (e: Record<string, unknown>) => setPath(e, ['kind'], value) })),
   fc.oneof(NOT_A_STRING.filter((v) => !Array.isArray(v) && v !== null), fc.constant([]), fc.array(fc.oneof(fc.integer(), fc.constant(null)), { minLength: 1, maxLength: 3 }))
-    .map((value) => ({ sample: 'scheduled-tick', path: 'services', apply: (e: Record<string, unknown>) => setPath(e, ['services'], value) })),
+    .map((value) => ({ sample: 'scheduled-tick', path: 'services', value, apply: (e: Record<string, unknown>) => setPath(e, ['services'], value) })),
   fc.string({ minLength: 1 }).filter((s) => !Object.keys(FLEET.services).includes(s))
-    .map((name) => ({ sample: 'scheduled-tick', path: 'services[1]', apply: (e: Record<string, unknown>) => setPath(e, ['services'], ['sd21', name]) })),
+    .map((name) => ({ sample: 'scheduled-tick', path: 'services[1]', value: name, apply: (e: Record<string, unknown>) => setPath(e, ['services'], ['sd21', name]) })),
   fc.string({ minLength: 1 }).filter((k) => !['kind', 'services', 'detail-type', '__proto__'].includes(k))
-    .map((key) => ({ sample: 'scheduled-tick', path: '(root)', apply: (e: Record<string, unknown>) => setPath(e, [key], 1) })),
+    .map((key) => ({ sample: 'scheduled-tick', path: '(root)', value: key, apply: (e: Record<string, unknown>) => setPath(e, [key], 1) })),
   // Not an object at all.
   fc.oneof(fc.constant(null), fc.integer(), fc.string(), fc.array(fc.integer(), { maxLength: 3 }))
-    .map((value) => ({ sample: 'scheduled-tick', path: '(root)', apply: () => value })),
+    .map((value) => ({ sample: 'scheduled-tick', path: '(root)', value, apply: () => value })),
 );
 
 function isPlainObject(v: unknown): boolean {
@@ -200,9 +205,7 @@ describe('malformed controller events (generated)', () => {
         expect((error as Error).message).toContain(named[0]!.path);
         expect(calls).toEqual([]);
       }),
-      // A fixed seed: one run in about fifty of random seeds met a case not yet found again
-      // (recorded in the issue note); CI must not depend on drawing it.
-      { numRuns: 5_000, seed: 20_261_128 },
+      { numRuns: 5_000 },
     );
   });
 });

@@ -94,7 +94,10 @@ export type ControllerEvent = { kind: 'scheduled-tick'; services: string[] | nul
  */
 export function parseControllerEvent(input: unknown, spec: FleetSpec): ControllerEvent {
   if (isObject(input) && 'detail-type' in input) {
-    const event = validate(CapacityEventSchema, input, `EventBridge event "${String(input['detail-type'])}"`);
+    // Named only when a string: any other value (an object whose `toString` is not a function)
+    // could throw on conversion before the schema gets to name the field.
+    const detailType = input['detail-type'];
+    const event = validate(CapacityEventSchema, input, typeof detailType === 'string' ? `EventBridge event "${detailType}"` : 'EventBridge event');
     return { kind: 'capacity-event', notice: noticeOf(event) };
   }
   const tick = validate(ScheduledTickSchema, input, 'scheduled tick');
