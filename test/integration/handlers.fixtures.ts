@@ -175,11 +175,13 @@ export async function liveScaling(d: Deployed): Promise<Record<string, UnitScali
   return out;
 }
 
-/** Someone edits a ScaledObject's floor by hand. */
+/** Someone edits a ScaledObject's floor by hand (and its ceiling, when the floor is above it:
+ * KEDA's admission refuses a floor above the ceiling). */
 export async function setFloor(d: Deployed, unit: string, minReplicas: number): Promise<void> {
   const custom = kubeConfig('admin', { direct: true }).makeApiClient(CustomObjectsApi);
   const so = await custom.getNamespacedCustomObject({ ...KEDA, namespace: d.namespace, name: unit });
-  await custom.replaceNamespacedCustomObject({ ...KEDA, namespace: d.namespace, name: unit, body: { ...so, spec: { ...so.spec, minReplicaCount: minReplicas } } });
+  const maxReplicaCount = Math.max(so.spec.maxReplicaCount, minReplicas);
+  await custom.replaceNamespacedCustomObject({ ...KEDA, namespace: d.namespace, name: unit, body: { ...so, spec: { ...so.spec, minReplicaCount: minReplicas, maxReplicaCount } } });
 }
 
 export async function storedState(d: Deployed): Promise<{ state: ControllerState; version: number } | null> {

@@ -281,10 +281,18 @@ describe('faults', () => {
     const clean = await tick();
     const next = await tick();
 
-    // Assess: one clean tick puts back what it decided; the one after has nothing to do.
+    const settled = await tick();
+
+    // Assess: one clean tick puts back what it decided. The tick after only releases the pods of
+    // the units that tick took all traffic from (make-before-break: a unit's capacity goes once
+    // the ALB sends it nothing), and the one after that has nothing to do.
     expect(clean.errors).toEqual([]);
-    expect(await liveWeights(world)).toEqual(clean.services[0]!.weights);
-    expect(next.outcome).toBe('unchanged');
+    const weights = await liveWeights(world);
+    expect(weights).toEqual(clean.services[0]!.weights);
+    expect(next.errors).toEqual([]);
+    expect(next.applied.weights).toEqual([]);
+    for (const unit of next.applied.scaling) expect(weights[unit]).toBe(0);
+    expect(settled.outcome).toBe('unchanged');
   });
 
   it(`ModifyRule failing tick after tick raises one alert (after ${ACTUATION_ALERT_AFTER} ticks), not one per tick`, async () => {
