@@ -138,7 +138,8 @@ function horizonOf(ctx: PolicyContext, u: Unit): number {
  * Pods each unit should have for the demand one of its own start-ups ahead, on the pods each
  * pool can still get (a short pool keeps what it has). The water-fill runs once per distinct
  * horizon and a unit takes its allocation from the fill at its horizon. A unit whose cost per
- * request outweighs a request's worth (λ·c > 1) gets no planned capacity.
+ * request outweighs a request's worth (λ·c > 1) gets no planned capacity. Traffic stays on running
+ * pods where moving it to cheaper pods that must first start would not pay back.
  */
 function planFloors(
   ctx: PolicyContext,
@@ -152,14 +153,108 @@ function planFloors(
   const canGet = (u: Unit) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util;
   const fills = new Map<number, Record<string, number>>();
   const floors: Record<string, number> = {};
+  const carried = carriedNow(ctx, ordered, ready);
   for (const u of ordered) {
     const h = horizonOf(ctx, u);
     const amount = forecastIn(h);
     const share = ctx.settings.maxFamilyShare;
-    if (!fills.has(h)) fills.set(h, waterFill(amount, worthIt, share < 1 ? [withinFamilyShare(canGet, share * amount, worthIt), canGet] : [canGet]).alloc);
-    floors[u.name] = Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
+    if (!fills.has(h)) {
+      const alloc = waterFill(amount, worthIt, share < 1 ? [withinFamilyShare(canGet, share * amount, worthIt), canGet] : [canGet]).alloc;
+      fills.set(h, keepWhatMovesDoNotPayFor(ctx, worthIt, alloc, (u) => ready(u) * u.maxRpm * util, carried));
+    }
+    floors[u.name] = Math.max(0, Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9));
   }
   return floors;
+}
+
+/**
+ * The payback rule. Moving traffic off running pods of a unit A onto a cheaper unit B whose pods
+ * must first start pays only when the saving over the time the traffic then stays on B outweighs
+ * what the move costs: B's new pods billed through their start-up while they earn nothing, and
+ * A's nodes billed until Karpenter consolidates them. Over a stay of H seconds once B's pods are
+ * ready, per request served: moving costs c_B·(S_B + H) + c_A·T against c_A·H for staying, so it
+ * pays only when c_B·(1 + S_B/H) < c_A·(1 − T/H). S is the spec's start-up time (the policy's
+ * belief), T the NodePools' consolidation (emptyNodeSeconds), H what the policy can see of the
+ * stay (`stayHorizonSeconds`). Where a move does not pay, the plan's new pods on B give way to
+ * A's running pods that the plain cost order left idle, cheapest A first. Growth beyond what runs
+ * still goes to the cheapest pods to start; the cost order among running pods is unchanged.
+ * Without it the fill starts trn1 pods to take traffic from running GPU pods minutes before inf2
+ * is proven back and takes it all (a stepping stone that costs start-up and consolidation twice).
+ */
+function keepWhatMovesDoNotPayFor(
+  ctx: PolicyContext,
+  ordered: ReadonlyArray<Unit>,
+  planned: Record<string, number>,
+  runningRpm: (u: Unit) => number,
+  carried: (u: Unit) => number,
+): Record<string, number> {
+  const alloc = { ...planned };
+  const tail = ctx.settings.emptyNodeSeconds;
+  for (const b of ordered) {
+    let toStart = Math.max(0, (alloc[b.name] ?? 0) - runningRpm(b));
+    if (toStart <= 0) continue;
+    const stay = stayHorizonSeconds(ctx, ordered, b);
+    if (stay === Infinity) continue;
+    const moveCost = costPerRequest(b) * (1 + b.startupSeconds / stay);
+    for (const a of ordered) {
+      if (toStart <= 0) break;
+      if (costPerRequest(a) <= costPerRequest(b) || moveCost < costPerRequest(a) * (1 - tail / stay)) continue;
+      const kept = Math.min(Math.max(0, carried(a) - (alloc[a.name] ?? 0)), toStart);
+      alloc[a.name] = (alloc[a.name] ?? 0) + kept;
+      alloc[b.name] = (alloc[b.name] ?? 0) - kept;
+      toStart -= kept;
+    }
+  }
+  return alloc;
+}
+
+/**
+ * The traffic each unit carries now on its running pods: its live share of the demand, up to what
+ * its ready pods serve at the target utilisation. Pods that carry none (a warm reserve, pods
+ * being released) are not traffic a move would take away. Unread weights: none.
+ */
+function carriedNow(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number): (u: Unit) => number {
+  const weights = ordered.map((u) => ctx.observed.get(u.name)?.liveWeight ?? null);
+  const total = weights.every((w) => w !== null) ? weights.reduce((s, w) => s + Math.max(0, w!), 0) : 0;
+  const demand = ctx.demandRpm ?? 0;
+  return (u) => {
+    const w = ctx.observed.get(u.name)?.liveWeight ?? 0;
+    return total > 0 ? Math.min((Math.max(0, w) / total) * demand, ready(u) * u.maxRpm * ctx.settings.targetUtilization) : 0;
+  };
+}
+
+/**
+ * How long traffic moved onto `u` can be expected to stay there: until the earliest pool cheaper
+ * than `u` that is short now could be proven back by its probe (then the traffic moves on);
+ * unbounded when none is short.
+ */
+function stayHorizonSeconds(ctx: PolicyContext, units: ReadonlyArray<Unit>, u: Unit): number {
+  let stay = Infinity;
+  for (const cheaper of units) {
+    if (cheaper.family === u.family || costPerRequest(cheaper) >= costPerRequest(u) || !isShort(ctx.state.pools, cheaper.family)) continue;
+    stay = Math.min(stay, secondsUntilProvenBack(ctx, cheaper));
+  }
+  return stay;
+}
+
+/**
+ * The soonest a short pool's probe could prove it back, from the pool state: a running probe once
+ * its pod has had its start-up; otherwise a probe started when it is next due (the probe interval,
+ * the refusals aged out of Karpenter's cache, the emptied nodes consolidated) plus its start-up.
+ * Start-up times are the spec's (the policy's belief).
+ */
+function secondsUntilProvenBack(ctx: PolicyContext, probeUnit: Unit): number {
+  const { settings, now } = ctx;
+  const pool = ctx.state.pools[probeUnit.family];
+  if (!pool) return probeUnit.startupSeconds;
+  if (pool.probe) return Math.max(0, (pool.probe.startedAt - now) / 1000 + probeUnit.startupSeconds);
+  const due = Math.max(
+    now,
+    pool.lastProbeAt === null ? -Infinity : pool.lastProbeAt + settings.probeIntervalSeconds * 1000,
+    pool.lastSignalAt === null ? -Infinity : pool.lastSignalAt + settings.shortageSignalSeconds * 1000,
+    pool.shrankAt == null ? -Infinity : pool.shrankAt + settings.emptyNodeSeconds * 1000,
+  );
+  return (due - now) / 1000 + probeUnit.startupSeconds;
 }
 
 /** Warm reserve on the next pool in cost order (another family), for growth the cheapest pool may not get. */
