@@ -66,10 +66,12 @@ describe('the optimizer with a family share limit', () => {
   });
 });
 
-describe('the optimizer releases a unit it no longer uses', () => {
+describe('the optimizer releases what it no longer uses', () => {
   // Generated: per unit its ready pods (unread sometimes), its live weight (unread, 0, or some),
-  // the floor it kept from the last tick; the demand (unknown, none, or some); a probe on one unit.
+  // the floor it kept from the last tick; the demand (unknown, none, or some) and its last
+  // minutes (none, rising, falling); a probe on one unit.
   const spec = fleetOf(seedLikeUnits().map((u, i) => ({ ...u, minReplicas: i === 4 ? 2 : 0 })));
+  const util = spec.policy.targetUtilization;
   const names = spec.units.map((u) => u.name);
   const unitArb = fc.record({
     ready: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 })), { nil: null, freq: 6 }),
@@ -79,14 +81,19 @@ describe('the optimizer releases a unit it no longer uses', () => {
   const caseArb = fc.record({
     units: fc.tuple(...names.map(() => unitArb)),
     demand: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 })), { nil: null, freq: 5 }),
+    trend: fc.constantFrom('none', 'rising', 'falling'),
     probeOn: fc.option(fc.constantFrom(...names), { nil: null, freq: 2 }),
   });
+  // Five complete minutes 100 rpm apart, rising towards the demand (or 1,000 rpm when it is
+  // unknown) or falling to it.
+  const historyOf = (trend: string, demand: number | null): Array<[number, number]> =>
+    trend === 'none' ? [] : [0, 1, 2, 3, 4].map((i) => [NOW - (4 - i) * MIN, trend === 'rising' ? Math.max(0, (demand ?? 1000) - 400) + 100 * i : (demand ?? 1000) + 400 - 100 * i]);
 
-  it('lowers the maximum only of a unit with no live traffic, no planned share, no floor and no probe; every other keeps its maximum', () => {
+  it('releases a unit with no live traffic, no planned share, no floor and no probe; trims the rest to what their traffic needs unless demand grows or is unread', () => {
     const seen = new Map<string, number>();
     const hit = (b: string) => seen.set(b, (seen.get(b) ?? 0) + 1);
     fc.assert(
-      fc.property(caseArb, ({ units, demand, probeOn }) => {
+      fc.property(caseArb, ({ units, demand, trend, probeOn }) => {
         const observed = new Map<string, UnitObservation>(
           names.map((n, i) => [n, aUnitObservation(n, { readyPods: units[i]!.ready, healthyTargets: units[i]!.ready, liveWeight: units[i]!.liveWeight })]),
         );
@@ -95,8 +102,11 @@ describe('the optimizer releases a unit it no longer uses', () => {
           ? { [probeUnit.family]: { shortSince: NOW - 10 * MIN, lastSignalAt: NOW - 10 * MIN, readyAtShortage: 0, lastProbeAt: NOW - MIN, probe: { unit: probeUnit.name, startedAt: NOW - MIN, baselineReady: 0, pods: 1 } } }
           : {};
         const state = { ...initialServiceState(), floors: Object.fromEntries(names.map((n, i) => [n, units[i]!.floor])), pools };
-        const p = optimizer({ service: 'svc', units: spec.units, observed, demandRpm: demand, demandHistory: [], settings: spec.policy, state, now: NOW });
-        for (const u of spec.units) {
+        const history = historyOf(trend, demand);
+        const p = optimizer({ service: 'svc', units: spec.units, observed, demandRpm: demand, demandHistory: history, settings: spec.policy, state, now: NOW });
+        const weights = units.map((u) => u.liveWeight);
+        const weightTotal = weights.reduce<number>((s, w) => s + (w ?? 0), 0);
+        for (const [i, u] of spec.units.entries()) {
           const s = p.scaling[u.name]!;
           expect(s.minReplicas).toBeLessThanOrEqual(s.maxReplicas);
           const live = observed.get(u.name)!.liveWeight;
@@ -104,20 +114,46 @@ describe('the optimizer releases a unit it no longer uses', () => {
           const floor = p.state.floors![u.name] ?? 0;
           const probing = probeOn === u.name;
           const keeps = live !== 0 || share > 0 || floor > 0 || probing;
-          if (keeps) {
-            expect(s.maxReplicas).toBe(u.maxReplicas);
-            hit(live === null ? 'kept: live weight unread' : live > 0 ? 'kept: carries traffic now' : share > 0 ? 'kept: traffic planned' : floor > 0 ? 'kept: a floor' : 'kept: probing');
-          } else {
+          if (!keeps) {
             expect(s.maxReplicas).toBe(Math.max(1, u.minReplicas));
             hit(u.minReplicas > 1 ? 'released to the operator minimum' : 'released to one pod');
+          } else if (demand === null || weights.some((w) => w === null) || trend === 'rising') {
+            expect(s.maxReplicas).toBe(u.maxReplicas);
+            hit(demand === null ? 'kept: demand unread' : trend === 'rising' ? 'kept: demand growing' : 'kept: a live weight unread');
+          } else {
+            // Never below the pods its traffic needs, now (live) or as planned, nor its floor or probe.
+            const carried = weightTotal > 0 ? ((weights[i] ?? 0) / weightTotal) * demand : 0;
+            const needs = Math.max(1, u.minReplicas, floor, probing ? 1 : 0, Math.ceil(Math.max(share, carried) / (u.maxRpm * util) - 1e-9));
+            expect(s.maxReplicas).toBe(Math.min(u.maxReplicas, needs));
+            const ready = units[i]!.ready ?? 0;
+            hit(s.maxReplicas < ready ? (carried > share + 1e-9 ? 'trimmed, keeping the traffic a shift still holds' : 'trimmed below its ready pods') : 'trimmed, no pod to let go');
           }
         }
       }),
-      { numRuns: 400 },
+      { numRuns: 600 },
     );
-    for (const b of ['kept: live weight unread', 'kept: carries traffic now', 'kept: traffic planned', 'kept: a floor', 'kept: probing', 'released to the operator minimum', 'released to one pod']) {
+    for (const b of [
+      'kept: demand unread',
+      'kept: demand growing',
+      'kept: a live weight unread',
+      'trimmed below its ready pods',
+      'trimmed, keeping the traffic a shift still holds',
+      'trimmed, no pod to let go',
+      'released to the operator minimum',
+      'released to one pod',
+    ]) {
       expect(seen.get(b) ?? 0, `never generated: ${b}`).toBeGreaterThan(0);
     }
+  });
+
+  it('lets pods go at once when demand falls, instead of through the HPA\'s scale-down window', () => {
+    // 20 inf2 pods carry the whole demand, which fell to 1,000 rpm: 11 pods serve it at the target.
+    const observed = new Map<string, UnitObservation>(spec.units.map((u) => [u.name, aUnitObservation(u.name, { readyPods: u.name === 'inf2' ? 20 : 0, healthyTargets: u.name === 'inf2' ? 20 : 0, liveWeight: u.name === 'inf2' ? 100 : 0 })]));
+    const ctx = { service: 'svc', units: spec.units, observed, demandHistory: historyOf('falling', 1000), settings: spec.policy, now: NOW };
+    const falling = optimizer({ ...ctx, demandRpm: 1000, state: initialServiceState() });
+    expect(falling.scaling['inf2']!.maxReplicas).toBe(Math.ceil(1000 / (105 * util)));
+    const rising = optimizer({ ...ctx, demandHistory: historyOf('rising', 1000), demandRpm: 1000, state: initialServiceState() });
+    expect(rising.scaling['inf2']!.maxReplicas).toBe(40);
   });
 });
 

@@ -1,6 +1,6 @@
 import { costPerRequest } from '../core/cost.ts';
 import { isShort, probeFloor } from '../core/pools.ts';
-import { healthyPods } from '../core/safety.ts';
+import { healthyPods, liveWeights } from '../core/safety.ts';
 import type { UnitScaling } from '../core/types.ts';
 import type { Unit } from '../spec/schema.ts';
 import { round1 } from './static.ts';
@@ -44,10 +44,14 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const floorsWanted = planFloors(ctx, ordered, short, ready, forecastIn);
   addWarmReserve(ctx, ordered, short, demand, forecastIn, floorsWanted, reasons);
 
+  const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
+  const live = liveRpm(ctx, ordered);
+  const atMost = trimmedMaxima(ctx, ordered, shares, live, forecastIn(horizonSeconds) > demand + 1e-9);
   // Fast up, slow down.
   const floors: Record<string, number> = {};
   const scaling: Record<string, UnitScaling> = {};
   const released: string[] = [];
+  const trimmed: string[] = [];
   for (const u of ordered) {
     const previous = state.floors[u.name] ?? 0;
     const wanted = Math.min(u.maxReplicas, floorsWanted[u.name] ?? 0);
@@ -57,11 +61,13 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
     // no floor and no probe. Unread weights (a metrics or ALB outage) release nothing.
     const idle = floor === 0 && (shares[u.name] ?? 0) <= 0 && ctx.observed.get(u.name)?.liveWeight === 0 && probeFloor(state.pools, u.name) === 0;
     if (idle && ready(u) > Math.max(1, u.minReplicas)) released.push(u.name);
-    scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas: idle ? releasedMax(u) : u.maxReplicas, targetRpm: round1(u.maxRpm * util) };
+    const maxReplicas = idle ? releasedMax(u) : Math.max(floor, atMost(u));
+    if (!idle && maxReplicas < u.maxReplicas && maxReplicas < ready(u)) trimmed.push(`${u.name} to ${maxReplicas}`);
+    scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas, targetRpm: round1(u.maxRpm * util) };
   }
   if (released.length > 0) reasons.push(`released at once (no traffic, no floor): ${released.join(', ')}`);
+  if (trimmed.length > 0) reasons.push(`demand not growing: pods beyond what the traffic needs go at once (maximum ${trimmed.join(', ')})`);
 
-  const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
   reasons.push(
     `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecastIn(horizonSeconds))} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
       (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
@@ -77,6 +83,34 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
  */
 function releasedMax(u: Unit): number {
   return Math.max(1, u.minReplicas);
+}
+
+/**
+ * Each unit's maximum while demand is not growing: the pods its traffic needs at the target
+ * utilisation (the larger of what it carries now and what the plan routes to it, so a shift that
+ * make-before-break still holds keeps its pods), its probe, its operator minimum. KEDA reads
+ * demand 2–3 minutes late and the HPA keeps the highest count of its last 300 s, so on falling
+ * demand pods stay billed for minutes after the traffic has left them; a lower maximum applies at
+ * once. While the forecast grows the unit's own maximum stays, so the HPA can add pods between
+ * ticks; and with the demand or the live weights unread nothing is trimmed.
+ */
+function trimmedMaxima(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, shares: Record<string, number>, live: ((u: Unit) => number) | null, growing: boolean): (u: Unit) => number {
+  if (growing || live === null) return (u) => u.maxReplicas;
+  const util = ctx.settings.targetUtilization;
+  return (u) => {
+    const traffic = Math.max(shares[u.name] ?? 0, live(u));
+    const needed = Math.max(Math.ceil(traffic / (u.maxRpm * util) - 1e-9), probeFloor(ctx.state.pools, u.name), u.minReplicas, 1);
+    return Math.min(u.maxReplicas, needed);
+  };
+}
+
+/** Each unit's live share of the observed demand (its forward weight over all); null when the demand or any weight is unread. */
+function liveRpm(ctx: PolicyContext, ordered: ReadonlyArray<Unit>): ((u: Unit) => number) | null {
+  const weights = liveWeights(ordered.map((u) => u.name), ctx.observed);
+  const demand = ctx.demandRpm;
+  if (demand === null || weights === null) return null;
+  const total = Object.values(weights).reduce((s, w) => s + w, 0);
+  return (u) => (total > 0 ? ((weights[u.name] ?? 0) / total) * demand : 0);
 }
 
 /**
@@ -211,16 +245,11 @@ function keepWhatMovesDoNotPayFor(
 /**
  * The traffic each unit carries now on its running pods: its live share of the demand, up to what
  * its ready pods serve at the target utilisation. Pods that carry none (a warm reserve, pods
- * being released) are not traffic a move would take away. Unread weights: none.
+ * being released) are not traffic a move would take away. Unread weights or demand: none.
  */
 function carriedNow(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number): (u: Unit) => number {
-  const weights = ordered.map((u) => ctx.observed.get(u.name)?.liveWeight ?? null);
-  const total = weights.every((w) => w !== null) ? weights.reduce((s, w) => s + Math.max(0, w!), 0) : 0;
-  const demand = ctx.demandRpm ?? 0;
-  return (u) => {
-    const w = ctx.observed.get(u.name)?.liveWeight ?? 0;
-    return total > 0 ? Math.min((Math.max(0, w) / total) * demand, ready(u) * u.maxRpm * ctx.settings.targetUtilization) : 0;
-  };
+  const live = liveRpm(ctx, ordered);
+  return (u) => (live === null ? 0 : Math.min(live(u), ready(u) * u.maxRpm * ctx.settings.targetUtilization));
 }
 
 /**
