@@ -209,9 +209,11 @@ function planFloors(
  * ready, per request served: moving costs c_B·(S_B + H) + c_A·T against c_A·H for staying, so it
  * pays only when c_B·(1 + S_B/H) < c_A·(1 − T/H). S is the spec's start-up time (the policy's
  * belief), T the NodePools' consolidation (emptyNodeSeconds), H what the policy can see of the
- * stay (`stayHorizonSeconds`). Where a move does not pay, the plan's new pods on B give way to
- * A's running pods that the plain cost order left idle, cheapest A first. Growth beyond what runs
- * still goes to the cheapest pods to start; the cost order among running pods is unchanged.
+ * stay (`stayHorizonSeconds`). Where a move does not pay, A keeps the traffic its running pods
+ * carry now (`carriedNow`) and B starts that many fewer pods, cheapest A first. Growth beyond what
+ * runs still goes to the cheapest pods to start; the cost order among running pods is unchanged.
+ * The plan is the plain cost order's otherwise (a family share limit may be exceeded by what A
+ * keeps: it only keeps traffic A already carries).
  * Without it the fill starts trn1 pods to take traffic from running GPU pods minutes before inf2
  * is proven back and takes it all (a stepping stone that costs start-up and consolidation twice).
  */
