@@ -87,6 +87,13 @@ describe('an override of trn1:100 with 2 ready trn1 pods', () => {
     const d = decideWith(pin, world(TRN1_PODS_NEEDED), 'optimizer');
     expect(d.weights).toEqual(TRN1_ONLY);
   });
+
+  it('under the optimizer, raises trn1\'s floor past the maximum the optimizer trimmed to its own plan', () => {
+    // Demand steady and read: the optimizer alone would keep trn1 to the pods its 20% needs.
+    const d = decideWith(pin, world(2), 'optimizer');
+    expect(d.scaling['trn1']!.minReplicas).toBe(TRN1_PODS_NEEDED);
+    expect(d.scaling['trn1']!.maxReplicas).toBeGreaterThanOrEqual(TRN1_PODS_NEEDED);
+  });
 });
 
 describe('an override of a mode', () => {

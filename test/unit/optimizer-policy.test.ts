@@ -66,10 +66,12 @@ describe('the optimizer with a family share limit', () => {
   });
 });
 
-describe('the optimizer releases a unit it no longer uses', () => {
+describe('the optimizer releases what it no longer uses', () => {
   // Generated: per unit its ready pods (unread sometimes), its live weight (unread, 0, or some),
-  // the floor it kept from the last tick; the demand (unknown, none, or some); a probe on one unit.
+  // the floor it kept from the last tick; the demand (unknown, none, or some) and its last
+  // minutes (none, rising, falling); a probe on one unit.
   const spec = fleetOf(seedLikeUnits().map((u, i) => ({ ...u, minReplicas: i === 4 ? 2 : 0 })));
+  const util = spec.policy.targetUtilization;
   const names = spec.units.map((u) => u.name);
   const unitArb = fc.record({
     ready: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 20 })), { nil: null, freq: 6 }),
@@ -78,15 +80,20 @@ describe('the optimizer releases a unit it no longer uses', () => {
   });
   const caseArb = fc.record({
     units: fc.tuple(...names.map(() => unitArb)),
-    demand: fc.option(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 3000, noNaN: true })), { nil: null, freq: 5 }),
+    demand: fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 })), { nil: null, freq: 5 }),
+    trend: fc.constantFrom('none', 'rising', 'falling'),
     probeOn: fc.option(fc.constantFrom(...names), { nil: null, freq: 2 }),
   });
+  // Five complete minutes 100 rpm apart, rising towards the demand (or 1,000 rpm when it is
+  // unknown) or falling to it.
+  const historyOf = (trend: string, demand: number | null): Array<[number, number]> =>
+    trend === 'none' ? [] : [0, 1, 2, 3, 4].map((i) => [NOW - (4 - i) * MIN, trend === 'rising' ? Math.max(0, (demand ?? 1000) - 400) + 100 * i : (demand ?? 1000) + 400 - 100 * i]);
 
-  it('lowers the maximum only of a unit with no live traffic, no planned share, no floor and no probe; every other keeps its maximum', () => {
+  it('releases a unit with no live traffic, no planned share, no floor and no probe; trims the rest to what their traffic needs unless demand grows or is unread', () => {
     const seen = new Map<string, number>();
     const hit = (b: string) => seen.set(b, (seen.get(b) ?? 0) + 1);
     fc.assert(
-      fc.property(caseArb, ({ units, demand, probeOn }) => {
+      fc.property(caseArb, ({ units, demand, trend, probeOn }) => {
         const observed = new Map<string, UnitObservation>(
           names.map((n, i) => [n, aUnitObservation(n, { readyPods: units[i]!.ready, healthyTargets: units[i]!.ready, liveWeight: units[i]!.liveWeight })]),
         );
@@ -95,8 +102,11 @@ describe('the optimizer releases a unit it no longer uses', () => {
           ? { [probeUnit.family]: { shortSince: NOW - 10 * MIN, lastSignalAt: NOW - 10 * MIN, readyAtShortage: 0, lastProbeAt: NOW - MIN, probe: { unit: probeUnit.name, startedAt: NOW - MIN, baselineReady: 0, pods: 1 } } }
           : {};
         const state = { ...initialServiceState(), floors: Object.fromEntries(names.map((n, i) => [n, units[i]!.floor])), pools };
-        const p = optimizer({ service: 'svc', units: spec.units, observed, demandRpm: demand, demandHistory: [], settings: spec.policy, state, now: NOW });
-        for (const u of spec.units) {
+        const history = historyOf(trend, demand);
+        const p = optimizer({ service: 'svc', units: spec.units, observed, demandRpm: demand, demandHistory: history, settings: spec.policy, state, now: NOW });
+        const weights = units.map((u) => u.liveWeight);
+        const weightTotal = weights.reduce<number>((s, w) => s + (w ?? 0), 0);
+        for (const [i, u] of spec.units.entries()) {
           const s = p.scaling[u.name]!;
           expect(s.minReplicas).toBeLessThanOrEqual(s.maxReplicas);
           const live = observed.get(u.name)!.liveWeight;
@@ -104,18 +114,130 @@ describe('the optimizer releases a unit it no longer uses', () => {
           const floor = p.state.floors![u.name] ?? 0;
           const probing = probeOn === u.name;
           const keeps = live !== 0 || share > 0 || floor > 0 || probing;
-          if (keeps) {
-            expect(s.maxReplicas).toBe(u.maxReplicas);
-            hit(live === null ? 'kept: live weight unread' : live > 0 ? 'kept: carries traffic now' : share > 0 ? 'kept: traffic planned' : floor > 0 ? 'kept: a floor' : 'kept: probing');
-          } else {
+          if (!keeps) {
             expect(s.maxReplicas).toBe(Math.max(1, u.minReplicas));
             hit(u.minReplicas > 1 ? 'released to the operator minimum' : 'released to one pod');
+          } else if (demand === null || weights.some((w) => w === null) || trend === 'rising') {
+            expect(s.maxReplicas).toBe(u.maxReplicas);
+            hit(demand === null ? 'kept: demand unread' : trend === 'rising' ? 'kept: demand growing' : 'kept: a live weight unread');
+          } else {
+            // Never below the pods its traffic needs, now (live) or as planned, nor its floor or probe.
+            const carried = weightTotal > 0 ? ((weights[i] ?? 0) / weightTotal) * demand : 0;
+            const needs = Math.max(1, u.minReplicas, floor, probing ? 1 : 0, Math.ceil(Math.max(share, carried) / (u.maxRpm * util) - 1e-9));
+            expect(s.maxReplicas).toBe(Math.min(u.maxReplicas, needs));
+            const ready = units[i]!.ready ?? 0;
+            hit(s.maxReplicas < ready ? (carried > share + 1e-9 ? 'trimmed, keeping the traffic a shift still holds' : 'trimmed below its ready pods') : 'trimmed, no pod to let go');
           }
         }
       }),
+      { numRuns: 600 },
+    );
+    for (const b of [
+      'kept: demand unread',
+      'kept: demand growing',
+      'kept: a live weight unread',
+      'trimmed below its ready pods',
+      'trimmed, keeping the traffic a shift still holds',
+      'trimmed, no pod to let go',
+      'released to the operator minimum',
+      'released to one pod',
+    ]) {
+      expect(seen.get(b) ?? 0, `never generated: ${b}`).toBeGreaterThan(0);
+    }
+  });
+
+  it('lets pods go at once when demand falls, instead of through the HPA\'s scale-down window', () => {
+    // 20 inf2 pods carry the whole demand, which fell to 1,000 rpm: 11 pods serve it at the target.
+    const observed = new Map<string, UnitObservation>(spec.units.map((u) => [u.name, aUnitObservation(u.name, { readyPods: u.name === 'inf2' ? 20 : 0, healthyTargets: u.name === 'inf2' ? 20 : 0, liveWeight: u.name === 'inf2' ? 100 : 0 })]));
+    const ctx = { service: 'svc', units: spec.units, observed, demandHistory: historyOf('falling', 1000), settings: spec.policy, now: NOW };
+    const falling = optimizer({ ...ctx, demandRpm: 1000, state: initialServiceState() });
+    expect(falling.scaling['inf2']!.maxReplicas).toBe(Math.ceil(1000 / (105 * util)));
+    const rising = optimizer({ ...ctx, demandHistory: historyOf('rising', 1000), demandRpm: 1000, state: initialServiceState() });
+    expect(rising.scaling['inf2']!.maxReplicas).toBe(40);
+  });
+});
+
+describe('the optimizer moves traffic to a cheaper pool only when the move pays back', () => {
+  // inf2 (cheapest) is short; its 5 ready pods are full. The GPU unit g5-triton carries the rest
+  // of the demand on running pods; trn1, cheaper than g5-triton, has no pod. Moving the GPU
+  // traffic to trn1 means starting trn1 pods (600 s each, the spec's) and g5's nodes billed for
+  // Karpenter's consolidation (390 s): it pays only if the traffic then stays on trn1 for long,
+  // and it leaves trn1 as soon as inf2 is proven back.
+  // 'none': inf2 is not short but held at an operator maximum of 5 pods, so trn1 still takes the rest.
+  const spec = (probe: string) =>
+    fleetOf(seedLikeUnits().map((u) => (probe === 'none' && u['name'] === 'inf2' ? { ...u, maxReplicas: 5 } : u)), probe === 'due-in-a-day' ? { probeIntervalSeconds: 86_400 } : {});
+  const observed = (ready: Record<string, number | null>, weight: Record<string, number | null>) =>
+    new Map<string, UnitObservation>(seedLikeUnits().map((u) => {
+      const n = u['name'] as string;
+      return [n, aUnitObservation(n, { readyPods: ready[n] ?? 0, healthyTargets: ready[n] ?? 0, liveWeight: n in weight ? weight[n]! : 0 })];
+    }));
+  const inf2Short = (probe: 'running' | 'due-in-a-day' | 'none'): Record<string, PoolState> =>
+    probe === 'none'
+      ? {}
+      : {
+          inf2: {
+            shortSince: NOW - 30 * MIN,
+            lastSignalAt: NOW - 30 * MIN,
+            readyAtShortage: 5,
+            lastProbeAt: probe === 'running' ? NOW - 2 * MIN : NOW,
+            probe: probe === 'running' ? { unit: 'inf2', startedAt: NOW - 2 * MIN, baselineReady: 5, pods: 1 } : null,
+          },
+        };
+  const floorsOf = (probe: 'running' | 'due-in-a-day' | 'none', demand: number | null = 1000, ready: Record<string, number | null> = { inf2: 5, 'g5-triton': 7 }, weight: Record<string, number | null> = { inf2: 50, 'g5-triton': 50 }) => {
+    const s = spec(probe);
+    const state = { ...initialServiceState(), mode: 'capacity' as const, since: NOW - 30 * MIN, pools: inf2Short(probe) };
+    return optimizer({ service: 'svc', units: s.units, observed: observed(ready, weight), demandRpm: demand, demandHistory: [], settings: s.policy, state, now: NOW }).state.floors!;
+  };
+
+  it('keeps the GPU traffic on its running pods while inf2 could be proven back within minutes', () => {
+    const floors = floorsOf('running');
+    // g5-triton keeps its 500 rpm (7 pods at 81); trn1 gets only what inf2 and g5-triton leave.
+    expect(floors['g5-triton']).toBe(Math.ceil(500 / (90 * 0.9)));
+    expect(floors['trn1']).toBe(Math.ceil((1000 - 5 * 94.5 - 500) / (130 * 0.9)));
+  });
+
+  it('moves it to trn1 when inf2 cannot be back for a day, or is not short (held at its maximum)', () => {
+    for (const probe of ['due-in-a-day', 'none'] as const) {
+      const floors = floorsOf(probe);
+      expect(floors['g5-triton'], probe).toBe(0);
+      expect(floors['trn1'], probe).toBeGreaterThan(0);
+    }
+  });
+
+  it('keeps only traffic it can read: none when the weights or the demand are unread, or the GPU unit has no ready pod', () => {
+    // Generated: the probe state, the demand (unknown, none, some), the live weights (unread,
+    // none, some) and the ready pods of g5-triton (unread, none, some), inf2's ready pods.
+    const seen = new Map<string, number>();
+    const hit = (b: string) => seen.set(b, (seen.get(b) ?? 0) + 1);
+    fc.assert(
+      fc.property(
+        fc.constantFrom('running', 'due-in-a-day', 'none'),
+        fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 })), { nil: null, freq: 4 }),
+        fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 100 })), { nil: null, freq: 4 }),
+        fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 30 })), { nil: null, freq: 4 }),
+        fc.integer({ min: 0, max: 10 }),
+        (probe, demand, gpuWeight, gpuReady, inf2Ready) => {
+          const floors = floorsOf(probe, demand, { inf2: inf2Ready, 'g5-triton': gpuReady }, { inf2: 50, 'g5-triton': gpuWeight });
+          const carried = demand !== null && gpuWeight !== null && gpuWeight > 0 ? Math.min((gpuWeight / (50 + gpuWeight)) * demand, (gpuReady ?? 0) * 81) : 0;
+          const left = Math.max(0, (demand ?? 0) - (probe === 'none' ? 5 : inf2Ready) * 94.5);
+          // The GPU unit is planned only for what it carries and a move would not pay back for.
+          const kept = probe === 'running' ? Math.min(carried, left) : 0;
+          const pods = (rpm: number, perPod: number) => Math.max(0, Math.ceil(rpm / perPod - 1e-9));
+          expect(floors['g5-triton']).toBe(pods(kept, 81));
+          // Nothing the plan needs is dropped: trn1 takes the rest.
+          expect(floors['trn1']).toBe(pods(left - kept, 117));
+          hit(
+            probe !== 'running' ? `moved: inf2 ${probe === 'none' ? 'not short' : 'back in a day at the soonest'}`
+            : demand === null ? 'nothing kept: demand unread'
+            : gpuWeight === null ? 'nothing kept: weights unread'
+            : gpuReady === null || gpuReady === 0 ? 'nothing kept: no ready GPU pod'
+            : kept > 0 ? 'kept on running GPU pods' : 'nothing kept: no GPU traffic or none left over',
+          );
+        },
+      ),
       { numRuns: 400 },
     );
-    for (const b of ['kept: live weight unread', 'kept: carries traffic now', 'kept: traffic planned', 'kept: a floor', 'kept: probing', 'released to the operator minimum', 'released to one pod']) {
+    for (const b of ['moved: inf2 not short', 'moved: inf2 back in a day at the soonest', 'nothing kept: demand unread', 'nothing kept: weights unread', 'nothing kept: no ready GPU pod', 'kept on running GPU pods', 'nothing kept: no GPU traffic or none left over']) {
       expect(seen.get(b) ?? 0, `never generated: ${b}`).toBeGreaterThan(0);
     }
   });

@@ -107,7 +107,9 @@ function decideService(
       target = wanted.shares;
       mode = 'override';
       shares = target;
-      scaling = wanted.scaling ?? scaling;
+      // Explicit weights keep the policy's targets, not the maxima it trimmed to its own plan:
+      // the override's floors must fit under them.
+      scaling = wanted.scaling ?? Object.fromEntries(units.map((u) => [u.name, { ...(scaling[u.name] ?? { minReplicas: u.minReplicas, targetRpm: u.maxRpm }), maxReplicas: u.maxReplicas }]));
       floorRpm = Object.fromEntries(units.map((u) => [u.name, u.maxRpm * spec.policy.targetUtilization]));
       reasons.unshift(`override by ${override.by} until ${timeOf(override.until)}${override.force ? ' (forced)' : ''}: ${override.reason}`);
     } else {

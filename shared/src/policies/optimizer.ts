@@ -1,6 +1,6 @@
 import { costPerRequest } from '../core/cost.ts';
 import { isShort, probeFloor } from '../core/pools.ts';
-import { healthyPods } from '../core/safety.ts';
+import { healthyPods, liveWeights } from '../core/safety.ts';
 import type { UnitScaling } from '../core/types.ts';
 import type { Unit } from '../spec/schema.ts';
 import { round1 } from './static.ts';
@@ -44,10 +44,14 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   const floorsWanted = planFloors(ctx, ordered, short, ready, forecastIn);
   addWarmReserve(ctx, ordered, short, demand, forecastIn, floorsWanted, reasons);
 
+  const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
+  const live = liveRpm(ctx, ordered);
+  const atMost = trimmedMaxima(ctx, ordered, shares, live, forecastIn(horizonSeconds) > demand + 1e-9);
   // Fast up, slow down.
   const floors: Record<string, number> = {};
   const scaling: Record<string, UnitScaling> = {};
   const released: string[] = [];
+  const trimmed: string[] = [];
   for (const u of ordered) {
     const previous = state.floors[u.name] ?? 0;
     const wanted = Math.min(u.maxReplicas, floorsWanted[u.name] ?? 0);
@@ -57,11 +61,13 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
     // no floor and no probe. Unread weights (a metrics or ALB outage) release nothing.
     const idle = floor === 0 && (shares[u.name] ?? 0) <= 0 && ctx.observed.get(u.name)?.liveWeight === 0 && probeFloor(state.pools, u.name) === 0;
     if (idle && ready(u) > Math.max(1, u.minReplicas)) released.push(u.name);
-    scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas: idle ? releasedMax(u) : u.maxReplicas, targetRpm: round1(u.maxRpm * util) };
+    const maxReplicas = idle ? releasedMax(u) : Math.max(floor, atMost(u));
+    if (!idle && maxReplicas < u.maxReplicas && maxReplicas < ready(u)) trimmed.push(`${u.name} to ${maxReplicas}`);
+    scaling[u.name] = { minReplicas: Math.max(u.minReplicas, floor), maxReplicas, targetRpm: round1(u.maxRpm * util) };
   }
   if (released.length > 0) reasons.push(`released at once (no traffic, no floor): ${released.join(', ')}`);
+  if (trimmed.length > 0) reasons.push(`demand not growing: pods beyond what the traffic needs go at once (maximum ${trimmed.join(', ')})`);
 
-  const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
   reasons.push(
     `water-fill ${Math.round(demand)} rpm now, ${Math.round(forecastIn(horizonSeconds))} rpm forecast in ${Math.round(horizonSeconds / 60)} min` +
       (short.size > 0 ? `; short: ${[...short].join(', ')}` : ''),
@@ -77,6 +83,34 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
  */
 function releasedMax(u: Unit): number {
   return Math.max(1, u.minReplicas);
+}
+
+/**
+ * Each unit's maximum while demand is not growing: the pods its traffic needs at the target
+ * utilisation (the larger of what it carries now and what the plan routes to it, so a shift that
+ * make-before-break still holds keeps its pods), its probe, its operator minimum. KEDA reads
+ * demand 2–3 minutes late and the HPA keeps the highest count of its last 300 s, so on falling
+ * demand pods stay billed for minutes after the traffic has left them; a lower maximum applies at
+ * once. While the forecast grows the unit's own maximum stays, so the HPA can add pods between
+ * ticks; and with the demand or the live weights unread nothing is trimmed.
+ */
+function trimmedMaxima(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, shares: Record<string, number>, live: ((u: Unit) => number) | null, growing: boolean): (u: Unit) => number {
+  if (growing || live === null) return (u) => u.maxReplicas;
+  const util = ctx.settings.targetUtilization;
+  return (u) => {
+    const traffic = Math.max(shares[u.name] ?? 0, live(u));
+    const needed = Math.max(Math.ceil(traffic / (u.maxRpm * util) - 1e-9), probeFloor(ctx.state.pools, u.name), u.minReplicas, 1);
+    return Math.min(u.maxReplicas, needed);
+  };
+}
+
+/** Each unit's live share of the observed demand (its forward weight over all); null when the demand or any weight is unread. */
+function liveRpm(ctx: PolicyContext, ordered: ReadonlyArray<Unit>): ((u: Unit) => number) | null {
+  const weights = liveWeights(ordered.map((u) => u.name), ctx.observed);
+  const demand = ctx.demandRpm;
+  if (demand === null || weights === null) return null;
+  const total = Object.values(weights).reduce((s, w) => s + w, 0);
+  return (u) => (total > 0 ? ((weights[u.name] ?? 0) / total) * demand : 0);
 }
 
 /**
@@ -138,7 +172,8 @@ function horizonOf(ctx: PolicyContext, u: Unit): number {
  * Pods each unit should have for the demand one of its own start-ups ahead, on the pods each
  * pool can still get (a short pool keeps what it has). The water-fill runs once per distinct
  * horizon and a unit takes its allocation from the fill at its horizon. A unit whose cost per
- * request outweighs a request's worth (λ·c > 1) gets no planned capacity.
+ * request outweighs a request's worth (λ·c > 1) gets no planned capacity. Traffic stays on running
+ * pods where moving it to cheaper pods that must first start would not pay back.
  */
 function planFloors(
   ctx: PolicyContext,
@@ -152,14 +187,105 @@ function planFloors(
   const canGet = (u: Unit) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util;
   const fills = new Map<number, Record<string, number>>();
   const floors: Record<string, number> = {};
+  const carried = carriedNow(ctx, ordered, ready);
   for (const u of ordered) {
     const h = horizonOf(ctx, u);
     const amount = forecastIn(h);
     const share = ctx.settings.maxFamilyShare;
-    if (!fills.has(h)) fills.set(h, waterFill(amount, worthIt, share < 1 ? [withinFamilyShare(canGet, share * amount, worthIt), canGet] : [canGet]).alloc);
-    floors[u.name] = Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9);
+    if (!fills.has(h)) {
+      const alloc = waterFill(amount, worthIt, share < 1 ? [withinFamilyShare(canGet, share * amount, worthIt), canGet] : [canGet]).alloc;
+      fills.set(h, keepWhatMovesDoNotPayFor(ctx, worthIt, alloc, (u) => ready(u) * u.maxRpm * util, carried));
+    }
+    floors[u.name] = Math.max(0, Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9));
   }
   return floors;
+}
+
+/**
+ * The payback rule. Moving traffic off running pods of a unit A onto a cheaper unit B whose pods
+ * must first start pays only when the saving over the time the traffic then stays on B outweighs
+ * what the move costs: B's new pods billed through their start-up while they earn nothing, and
+ * A's nodes billed until Karpenter consolidates them. Over a stay of H seconds once B's pods are
+ * ready, per request served: moving costs c_B·(S_B + H) + c_A·T against c_A·H for staying, so it
+ * pays only when c_B·(1 + S_B/H) < c_A·(1 − T/H). S is the spec's start-up time (the policy's
+ * belief), T the NodePools' consolidation (emptyNodeSeconds), H what the policy can see of the
+ * stay (`stayHorizonSeconds`). Where a move does not pay, A keeps the traffic its running pods
+ * carry now (`carriedNow`) and B starts that many fewer pods, cheapest A first. Growth beyond what
+ * runs still goes to the cheapest pods to start; the cost order among running pods is unchanged.
+ * The plan is the plain cost order's otherwise (a family share limit may be exceeded by what A
+ * keeps: it only keeps traffic A already carries).
+ * Without it the fill starts trn1 pods to take traffic from running GPU pods minutes before inf2
+ * is proven back and takes it all (a stepping stone that costs start-up and consolidation twice).
+ */
+function keepWhatMovesDoNotPayFor(
+  ctx: PolicyContext,
+  ordered: ReadonlyArray<Unit>,
+  planned: Record<string, number>,
+  runningRpm: (u: Unit) => number,
+  carried: (u: Unit) => number,
+): Record<string, number> {
+  const alloc = { ...planned };
+  const tail = ctx.settings.emptyNodeSeconds;
+  for (const b of ordered) {
+    let toStart = Math.max(0, (alloc[b.name] ?? 0) - runningRpm(b));
+    if (toStart <= 0) continue;
+    const stay = stayHorizonSeconds(ctx, ordered, b);
+    if (stay === Infinity) continue;
+    const moveCost = costPerRequest(b) * (1 + b.startupSeconds / stay);
+    for (const a of ordered) {
+      if (toStart <= 0) break;
+      if (costPerRequest(a) <= costPerRequest(b) || moveCost < costPerRequest(a) * (1 - tail / stay)) continue;
+      const kept = Math.min(Math.max(0, carried(a) - (alloc[a.name] ?? 0)), toStart);
+      alloc[a.name] = (alloc[a.name] ?? 0) + kept;
+      alloc[b.name] = (alloc[b.name] ?? 0) - kept;
+      toStart -= kept;
+    }
+  }
+  return alloc;
+}
+
+/**
+ * The traffic each unit carries now on its running pods: its live share of the demand, up to what
+ * its ready pods serve at the target utilisation. Pods that carry none (a warm reserve, pods
+ * being released) are not traffic a move would take away. Unread weights or demand: none.
+ */
+function carriedNow(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number): (u: Unit) => number {
+  const live = liveRpm(ctx, ordered);
+  return (u) => (live === null ? 0 : Math.min(live(u), ready(u) * u.maxRpm * ctx.settings.targetUtilization));
+}
+
+/**
+ * How long traffic moved onto `u` can be expected to stay there: until the earliest pool cheaper
+ * than `u` that is short now could be proven back by its probe (then the traffic moves on);
+ * unbounded when none is short.
+ */
+function stayHorizonSeconds(ctx: PolicyContext, units: ReadonlyArray<Unit>, u: Unit): number {
+  let stay = Infinity;
+  for (const cheaper of units) {
+    if (cheaper.family === u.family || costPerRequest(cheaper) >= costPerRequest(u) || !isShort(ctx.state.pools, cheaper.family)) continue;
+    stay = Math.min(stay, secondsUntilProvenBack(ctx, cheaper));
+  }
+  return stay;
+}
+
+/**
+ * The soonest a short pool's probe could prove it back, from the pool state: a running probe once
+ * its pod has had its start-up; otherwise a probe started when it is next due (the probe interval,
+ * the refusals aged out of Karpenter's cache, the emptied nodes consolidated) plus its start-up.
+ * Start-up times are the spec's (the policy's belief).
+ */
+function secondsUntilProvenBack(ctx: PolicyContext, probeUnit: Unit): number {
+  const { settings, now } = ctx;
+  const pool = ctx.state.pools[probeUnit.family];
+  if (!pool) return probeUnit.startupSeconds;
+  if (pool.probe) return Math.max(0, (pool.probe.startedAt - now) / 1000 + probeUnit.startupSeconds);
+  const due = Math.max(
+    now,
+    pool.lastProbeAt === null ? -Infinity : pool.lastProbeAt + settings.probeIntervalSeconds * 1000,
+    pool.lastSignalAt === null ? -Infinity : pool.lastSignalAt + settings.shortageSignalSeconds * 1000,
+    pool.shrankAt == null ? -Infinity : pool.shrankAt + settings.emptyNodeSeconds * 1000,
+  );
+  return (due - now) / 1000 + probeUnit.startupSeconds;
 }
 
 /** Warm reserve on the next pool in cost order (another family), for growth the cheapest pool may not get. */
