@@ -101,6 +101,9 @@ class Settings(BaseModel):
     # launches) left the H200 idle a third of the time at small batches. Replaces
     # HWAI_COMPILE_MODE=reduce-overhead's CUDA graph trees for text-to-image.
     step_graphs: bool = True
+    # Text-to-image: a queued job joins the running batch only if that pushes no job that would
+    # finish within this many seconds past it (batch_bound.py); 0: no bound but max_batch_size.
+    latency_target_s: float = Field(default=0.0, ge=0.0, le=3600.0)
     # Batch sizes that get a step graph of their own ("2,4,8": a batch of 3 runs padded to 4);
     # empty: every size from 1 to HWAI_MAX_BATCH_SIZE. With HWAI_COMPILE_DYNAMIC=false each bucket
     # is one static-shape compilation.

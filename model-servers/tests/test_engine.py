@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from hwai_models.admission import Admission, Overloaded
+from hwai_models.batch_bound import StepTimes
 from hwai_models.emf import ERROR_COUNT, LATENCY, REQUEST_COUNT, SUCCESS_COUNT
 from hwai_models.tasks import runner_for
 from hwai_models.tasks.diffusion_engine import DiffusionEngine, DiffusionJob
@@ -329,6 +330,46 @@ def test_continuous_batches_match_diffusers_pipeline(models: dict[str, Any], ste
         assert img.shape == ref.shape and img.dtype == np.uint8
         diff = np.abs(img.astype(np.float64) / 255.0 - ref.astype(np.float64)).max()
         assert diff <= 1 / 255, (job.steps, diff * 255)
+
+
+class GpuStepCurve(StepTimes):
+    """Fault injector: a GPU's step-time curve (100 s per image per step, far above any CPU noise)
+    in place of what the engine measures on the tiny CPU model, which is too small to bound
+    anything; the engine's own observations are ignored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_size = {1: 100.0, 2: 200.0}
+
+    def observe(self, n: int, seconds: float) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("target_s", "first_batch"), [(2450.0, 3), (0.0, 8)], ids=["bounded", "unbounded"])
+def test_a_burst_joins_the_batch_only_as_far_as_the_latency_target_allows(models: dict[str, Any], target_s: float, first_batch: int) -> None:
+    """Eight jobs of 8 steps arrive together. With 100 s per image per step and a 2,450 s target,
+    three fresh jobs finish in time (2,400 s) and a fourth would make all of them late (3,200 s):
+    three start, five wait; none is lost, and the ones held back join as the batch's remaining
+    steps shrink. Without a target the free slots alone decide."""
+    s = settings_for("text-to-image", models["text-to-image"], latency_target_s=target_s)
+    r = runner_for(s)
+    r.load()
+    eng = r.engine
+    eng.step_times = GpuStepCurve()
+    gate = StepGate()
+    gate.install(eng)
+    gate.close()
+    futures = [eng.submit(DiffusionJob(f"a cat number {k}", None, 8, 7.5, k)) for k in range(8)]
+    eng.start()
+    try:
+        gate.wait_entered(1)
+        assert (len(eng._active), eng.queued()) == (first_batch, 8 - first_batch)
+        gate.open()
+        results = [f.result(120) for f in futures]
+    finally:
+        eng.stop()
+    assert all(img.shape == (32, 32, 3) for img, _ in results)
+    assert eng.info()["served"] == 8
 
 
 def test_admission_estimates_the_wait_from_measured_service() -> None:

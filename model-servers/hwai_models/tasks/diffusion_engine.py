@@ -37,10 +37,15 @@ from typing import Any
 
 from .. import backends
 from ..admission import Admission
+from ..batch_bound import InFlight, StepTimes, joinable
 from ..batching import EngineFailed
 from ..config import Backend, Settings
 
 log = logging.getLogger("hwai_models.diffusion")
+
+# The batch bound's allowance for what follows a job's last step: the decoder, the copy to the
+# host and the image's encoding (the compiled decoder takes about 8 ms per image on the H200).
+BOUND_TAIL_S = 0.05
 
 
 class JobCancelled(CancelledError):
@@ -110,6 +115,10 @@ class DiffusionEngine:
         self._timesteps: dict[int, list[int]] = {}
         self._empty: Any = None
         self._q: queue.Queue[DiffusionJob] = queue.Queue()
+        # Jobs taken from the queue, in order, that have not joined the batch yet (the batch bound
+        # held them back); not started, so their callers can still cancel them. Engine thread only.
+        self._waiting: list[DiffusionJob] = []
+        self.step_times = StepTimes()
         self._active: list[DiffusionJob] = []  # the running batch (engine thread only)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="hwai-diffusion", daemon=True)
@@ -137,7 +146,7 @@ class DiffusionEngine:
         self._thread.join(timeout)
 
     def queued(self) -> int:
-        return self._q.qsize()
+        return self._q.qsize() + len(self._waiting)
 
     @property
     def failure(self) -> str | None:
@@ -152,7 +161,7 @@ class DiffusionEngine:
         with self._lock:
             if self.failure is not None:
                 raise EngineFailed(self.failure)
-            self.admission.admit(len(self._active), self._q.qsize())
+            self.admission.admit(len(self._active), self.queued())
             self._q.put(job)
         return job.future
 
@@ -248,20 +257,31 @@ class DiffusionEngine:
             self._active, self._pending = [], []
 
     def _take_new(self) -> list[DiffusionJob]:
-        """The queued jobs that fit in the batch (waiting up to 0.1 s for one when idle),
-        marked running; jobs cancelled while queued are dropped."""
-        new: list[DiffusionJob] = []
-        if not self._active:
+        """The waiting jobs that may join the batch now (waiting up to 0.1 s for one when idle),
+        marked running: up to the free slots, and with HWAI_LATENCY_TARGET_S only as many as the
+        batch bound lets in. Jobs cancelled while they waited are dropped."""
+        if not self._active and not self._waiting:
             self._collect_events()
             try:
-                new.append(self._q.get(timeout=0.1))
+                self._waiting.append(self._q.get(timeout=0.1))
             except queue.Empty:
                 return []
-        while len(self._active) + len(new) < self.max_batch:
+        while True:
             try:
-                new.append(self._q.get_nowait())
+                self._waiting.append(self._q.get_nowait())
             except queue.Empty:
                 break
+        gone = [j for j in self._waiting if j.future.cancelled()]
+        if gone:
+            self.cancelled += len(gone)
+            self._waiting = [j for j in self._waiting if not j.future.cancelled()]
+        now = time.perf_counter()
+        n = joinable(
+            [InFlight(now - j.t_submit, len(j.timesteps) - j.i) for j in self._active],
+            [InFlight(now - j.t_submit, j.steps) for j in self._waiting],
+            self.step_times, self.settings.latency_target_s, BOUND_TAIL_S, self.max_batch,
+        )
+        new, self._waiting = self._waiting[:n], self._waiting[n:]
         started = [j for j in new if j.future.set_running_or_notify_cancel()]
         self.cancelled += len(new) - len(started)
         return started
@@ -289,13 +309,13 @@ class DiffusionEngine:
         with self._lock:
             self._failure = f"diffusion engine died: {type(e).__name__}: {e}"
             log.critical("%s", self._failure, exc_info=e)
-            jobs = self._active + [j for _, _, js in self._pending for j in js]
+            jobs = self._active + self._waiting + [j for _, _, js in self._pending for j in js]
             while True:
                 try:
                     jobs.append(self._q.get_nowait())
                 except queue.Empty:
                     break
-            self._active, self._pending = [], []
+            self._active, self._pending, self._waiting = [], [], []
         err = EngineFailed(self._failure)
         for j in jobs:
             if not j.future.done():
@@ -382,15 +402,16 @@ class DiffusionEngine:
         x_new = graph.run()[:n] if graph is not None else self._run_denoise(x, t, t_prev, g, emb)
         if ev is not None:
             ev[1].record()
-            self._events.append(ev)
+            self._events.append((*ev, n))
             # Stay at most two steps ahead of the GPU: a request that arrives now joins a step
-            # that runs soon, not one behind a long queue of steps decided without it.
+            # that runs soon, not one behind a long queue of steps decided without it. The steps
+            # before those two are done: their times count now (the batch bound reads them).
             if len(self._events) >= 3:
                 self._events[-3][1].synchronize()
-            if len(self._events) >= 64:
-                self._collect_events()
+                self._count_steps(self._events[:-2])
+                del self._events[:-2]
         else:
-            self.unet_seconds += time.perf_counter() - t0
+            self._count_steps([(t0, time.perf_counter(), n)])
         self.steps_run += 1
         self.samples_stepped += n
         for k, j in enumerate(active):
@@ -467,8 +488,16 @@ class DiffusionEngine:
     def _collect_events(self) -> None:
         if self._events:
             self._events[-1][1].synchronize()
-            self.unet_seconds += sum(a.elapsed_time(b) for a, b in self._events) / 1000.0
+            self._count_steps(self._events)
             self._events.clear()
+
+    def _count_steps(self, steps: list[tuple[Any, Any, int]]) -> None:
+        """Finished steps as (start, end, batch size): CUDA events (their GPU time) or, on a CPU,
+        perf_counter readings."""
+        for a, b, n in steps:
+            seconds = a.elapsed_time(b) / 1000.0 if hasattr(a, "elapsed_time") else b - a
+            self.unet_seconds += seconds
+            self.step_times.observe(n, seconds)
 
     def _finish(self, done: list[DiffusionJob]) -> None:
         """Decode the finished samples; the images reach the host asynchronously (pinned buffer,
@@ -529,6 +558,7 @@ class DiffusionEngine:
             "maxBatch": self.max_batch_seen,
             "unetSeconds": round(self.unet_seconds, 3),
             "activeSeconds": round(self.active_seconds, 3),
+            "stepMsBySize": {n: round(1000 * v, 2) for n, v in sorted(self.step_times.by_size.items())},
             "queued": self.queued(),
             "running": len(self._active),
             "served": self.served,
