@@ -332,6 +332,31 @@ def test_continuous_batches_match_diffusers_pipeline(models: dict[str, Any], ste
         assert diff <= 1 / 255, (job.steps, diff * 255)
 
 
+def test_a_step_capture_that_fails_falls_back_to_stepping_without_graphs(models: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A capture that fails (a driver or kernel that refuses stream capture) must not fail every
+    request: the engine logs it, steps without graphs and says so in /info."""
+    from hwai_models.tasks import diffusion_engine
+
+    class CaptureFails:  # fault injector: what a GPU that refuses stream capture does
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(diffusion_engine, "StepGraph", CaptureFails)
+    s = settings_for("text-to-image", models["text-to-image"], step_graphs=True)
+    r = runner_for(s)
+    r.load()
+    eng = r.engine
+    eng.start()
+    try:
+        first = eng.submit(DiffusionJob("a red cat", None, 4, 7.5, 1)).result(60)[0]
+        second = eng.submit(DiffusionJob("a red cat", None, 4, 7.5, 1)).result(60)[0]
+    finally:
+        eng.stop()
+    assert first.shape == (32, 32, 3) and np.array_equal(first, second)
+    assert eng.info()["stepGraphs"] is False and "batch 1" in (eng.graph_failure or "")
+    assert eng.info()["served"] == 2 and eng.info()["failed"] == 0
+
+
 class GpuStepCurve(StepTimes):
     """Fault injector: a GPU's step-time curve (100 s per image per step, far above any CPU noise)
     in place of what the engine measures on the tiny CPU model, which is too small to bound

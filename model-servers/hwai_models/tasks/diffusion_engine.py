@@ -104,6 +104,7 @@ class DiffusionEngine:
         # first use of a size elsewhere.
         self._graphs: dict[int, StepGraph] = {} if settings.step_graphs else None  # type: ignore[assignment]
         self._graph_pool: Any = None
+        self.graph_failure: str | None = None  # why the engine steps without graphs it was asked for
         self._events: list[Any] = []
         self._t_dev: dict[int, Any] = {}
         self._pending: list[tuple[Any, Any, list[DiffusionJob]]] = []  # decoded images on their way to the host
@@ -183,9 +184,10 @@ class DiffusionEngine:
         if self.settings.backend not in (Backend.TRITON, Backend.CUDA):
             return
         t0 = time.perf_counter()
+        for n in sorted(set(map(self._bucket, range(1, self.max_batch + 1))), reverse=True):  # largest first: the smaller ones reuse its memory
+            if self._graphs is None or self._graph_for(n) is None:
+                break
         if self._graphs is not None:
-            for n in sorted(set(map(self._bucket, range(1, self.max_batch + 1))), reverse=True):  # largest first: the smaller ones reuse its memory
-                self._graph_for(n)
             h = self.size // self.vae_scale
             for k in (1, 2):  # the decoder's graphs for one image and (dynamic) for several
                 self._decode(torch.randn((k, self.latent_channels, h, h), device=self.device, dtype=self.dtype))
@@ -424,9 +426,10 @@ class DiffusionEngine:
         compilations, at the cost of padding)."""
         return next((b for b in self.settings.step_bucket_sizes if b >= n), n)
 
-    def _graph_for(self, n: int) -> "StepGraph":
+    def _graph_for(self, n: int) -> "StepGraph | None":
         """The step for ``n`` samples (in its bucket) with fixed buffers, captured as a CUDA graph
-        on a GPU."""
+        on a GPU. If a capture fails, the engine steps without graphs from then on (None): slower,
+        but serving, where a failed capture at every step would fail every request."""
         n = self._bucket(n)
         graph = self._graphs.get(n)
         if graph is None:
@@ -445,7 +448,13 @@ class DiffusionEngine:
             )
             if self.device == "cuda" and self._graph_pool is None:
                 self._graph_pool = torch.cuda.graph_pool_handle()
-            graph = self._graphs[n] = StepGraph(self._run_denoise, inputs, capture=self.device == "cuda", pool=self._graph_pool)
+            try:
+                graph = self._graphs[n] = StepGraph(self._run_denoise, inputs, capture=self.device == "cuda", pool=self._graph_pool)
+            except Exception:  # noqa: BLE001 - fall back to stepping without graphs, loudly
+                log.exception("capturing the denoising step for batch %d failed: stepping without CUDA graphs (HWAI_STEP_GRAPHS)", n)
+                self._graphs = None  # type: ignore[assignment]
+                self.graph_failure = f"capturing the step for batch {n} failed"
+                return None
         return graph
 
     def _denoise_eager(self, x: Any, t: Any, t_prev: Any, g: Any, emb: Any) -> Any:
@@ -558,6 +567,7 @@ class DiffusionEngine:
             "maxBatch": self.max_batch_seen,
             "unetSeconds": round(self.unet_seconds, 3),
             "activeSeconds": round(self.active_seconds, 3),
+            "stepGraphs": self._graphs is not None,
             "stepMsBySize": {n: round(1000 * v, 2) for n, v in sorted(self.step_times.by_size.items())},
             "queued": self.queued(),
             "running": len(self._active),
