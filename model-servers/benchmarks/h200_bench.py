@@ -275,7 +275,7 @@ def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str], na
     if a.tiny:
         env["HWAI_UNIT"] = f"sd21-tiny-{backend}"
     env.update(unit_extra)
-    calib = ["--slo", str(a.slo), "--start-rpm", str(a.sd_start_rpm if backend == "cuda" else a.sd_triton_start_rpm), "--growth", str(a.growth), "--step-seconds", str(a.step_seconds), "--refine", str(a.refine), "--cooldown", "1", "--timeout", "30", "--min-requests", str(a.min_requests), "--repeat", str(a.repeat), "--seed", str(a.seed), "--max-rpm", str(a.max_rpm)]
+    calib = ["--slo", str(a.slo), "--start-rpm", str(a.sd_start_rpm if backend == "cuda" else a.sd_triton_start_rpm), "--growth", str(a.growth), "--step-seconds", str(a.step_seconds), "--refine", str(a.refine), "--cooldown", "1", "--timeout", "30", "--min-requests", str(a.min_requests), "--repeat", str(a.repeat), "--seed", str(a.seed), "--max-rpm", str(a.max_rpm), "--descend", str(a.descend)]
     body = dict(SD_BODY)
     if a.tiny:
         body["num_inference_steps"] = 5
@@ -432,6 +432,7 @@ def main() -> int:
     p.add_argument("--min-requests", type=int, default=300, help="calibrator: arrivals per step at least")
     p.add_argument("--repeat", type=int, default=2, help="calibrator: repeats of the breaking point with other seeds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--descend", type=int, default=2, help="calibrator: steps down when the first rate fails (a run started too high still finds its point)")
     p.add_argument("--max-rpm", type=float, default=1e6, help="calibrator: highest rate tried (to re-measure one rate: --sd-triton-start-rpm R --max-rpm R)")
     p.add_argument("--table", type=Path, help="only (re)write README.md's table from this results.json, and stop")
     p.add_argument("--ready-timeout", type=float, default=300.0)

@@ -263,6 +263,20 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
                 first_fail = s
                 break
             rpm = rpm * a.growth if a.step_rpm is None else rpm + a.step_rpm
+        # The first rate already failed: step down (up to --descend times) to find a rate that
+        # passes, so that a run started too high still brackets its breaking point.
+        for _ in range(a.descend if last_pass is None and first_fail is not None else 0):
+            rpm = rpm / a.growth if a.step_rpm is None else rpm - a.step_rpm
+            if rpm <= 0:
+                break
+            s = await run(rpm, "descend")
+            if s.client_limited:
+                limited = limited or s
+                break
+            if s.passed:
+                last_pass = s
+                break
+            first_fail = s
         if last_pass is not None and first_fail is not None:
             lo, hi = last_pass.offered_rpm, first_fail.offered_rpm
             for _ in range(a.refine):
@@ -333,7 +347,8 @@ def method_text(a: argparse.Namespace) -> str:
     ramp = f"x{a.growth:g}" if a.step_rpm is None else f"+{a.step_rpm:g} rpm"
     return (
         f"open-loop {a.arrivals} arrivals, ramp {ramp} from {a.start_rpm:g} rpm in steps of at least {a.step_seconds:g} s and {a.min_requests} requests, "
-        f"{a.refine} bisections, {a.repeat} repeats of the breaking point with other seeds; latencySeconds is p{a.percentile:g} at the highest step with p{a.percentile:g} <= SLO, "
+        + (f"down by the same up to {a.descend} times if the first step fails, " if a.descend else "")
+        + f"{a.refine} bisections, {a.repeat} repeats of the breaking point with other seeds; latencySeconds is p{a.percentile:g} at the highest step with p{a.percentile:g} <= SLO, "
         f"errors <= {a.max_error_rate:g} and achieved >= {a.min_achieved:g} x offered; maxRpm is that step's offered (and sustained) rate"
     )
 
@@ -434,6 +449,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--start-rpm", type=float, default=10.0)
     p.add_argument("--growth", type=float, default=1.2, help="multiplicative ramp factor per step")
     p.add_argument("--step-rpm", type=float, default=None, help="additive ramp instead of --growth")
+    p.add_argument("--descend", type=int, default=0, help="when the first rate fails, step down (by the ramp's factor or step) up to this many times")
     p.add_argument("--max-rpm", type=float, default=1e6)
     p.add_argument("--step-seconds", type=float, default=60.0, help="shortest step")
     p.add_argument("--min-requests", type=int, default=300, help="arrivals per step at least: the step lasts as long as that takes (default 300)")

@@ -167,6 +167,22 @@ def test_steps_hold_enough_requests_and_the_breaking_point_is_repeated_with_othe
         assert s["server_stats"] == {"served": s["ok"]}, s
 
 
+def test_a_first_rate_that_fails_steps_down_until_one_passes(tmp_path: Path) -> None:
+    # Started at twice the server's capacity: without --descend the run has no breaking point;
+    # with it the ramp steps down by its own factor until a rate passes, then bisects as usual.
+    js = tmp_path / "steps.json"
+    common = ARGS + ["--slo", str(5 * SERVICE_S), "--start-rpm", str(2 * CAPACITY_RPM), "--growth", "1.25", "--step-seconds", "3", "--refine", "2", "--cooldown", "0", "--json", str(js)]
+    assert calibrate.main(common, run=run_virtual, transport=QueueingServer(WORKERS, SERVICE_S)) != 0
+    assert json.loads(js.read_text())["breakingPoint"] is None
+    assert calibrate.main(common + ["--descend", "5"], run=run_virtual, transport=QueueingServer(WORKERS, SERVICE_S)) == 0
+    result = json.loads(js.read_text())
+    phases = [s["phase"] for s in result["steps"]]
+    assert phases[0] == "ramp" and "descend" in phases
+    descents = [s for s in result["steps"] if s["phase"] == "descend"]
+    assert all(not s["passed"] for s in descents[:-1]) and descents[-1]["passed"]
+    assert abs(result["breakingPoint"]["offered_rpm"] - CAPACITY_RPM) <= 0.15 * CAPACITY_RPM, result["breakingPoint"]
+
+
 def test_client_that_cannot_offer_the_rate_is_not_a_breaking_point(tmp_path: Path, capsys: Any) -> None:
     # A server with room to spare (8 workers, 5 ms each: 96,000 rpm) and a client whose every send
     # stalls it 100 ms (at most 600 rpm): the 200 rpm step is kept to and passes; the 800 rpm step
