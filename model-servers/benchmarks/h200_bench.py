@@ -289,12 +289,8 @@ def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str], na
             res["sustained_unet_tflops_at_breaking_point"] = round(ipm / 60 * 25 * fl / 1e12, 1)
         # batch and UNet rate over the breaking-point step alone (the server's counters over it)
         st = bp.get("server_stats") or {}
-        if st.get("steps"):
-            res["mean_batch"] = round(st["samplesStepped"] / st["steps"], 2)
-        if st.get("activeSeconds"):
-            # of the time a batch was running, the share the GPU spent in the UNet (the rest: the
-            # host preparing steps, the decoder, the text encoder)
-            res["unet_busy_while_active"] = round(st["unetSeconds"] / st["activeSeconds"], 3)
+        fig = step_figures(bp)
+        res["mean_batch"], res["unet_busy_while_active"] = fig["meanBatch"], fig["unetBusyWhileActive"]
         if fl and st.get("unetSeconds"):
             tf = st["samplesStepped"] * fl / st["unetSeconds"] / 1e12
             res["unet_tflops_while_stepping"] = round(tf, 1)
@@ -323,6 +319,8 @@ def step_figures(step: dict[str, Any] | None) -> dict[str, Any] | None:
         "imagesPerMinute": step["offered_rpm"], "p99Seconds": round(step["p99"], 3), "p50Seconds": round(step["p50"], 3),
         "meanBatch": round(st["samplesStepped"] / n, 2) if n else None,
         "unetMsPerStep": round(1000 * unet / n, 2) if n and unet else None,
+        # of the time a batch was running, the share the GPU spent in the UNet (the rest: the
+        # host preparing steps, the decoder, the text encoder)
         "unetBusyWhileActive": round(unet / active, 3) if unet and active else None,
     }
 

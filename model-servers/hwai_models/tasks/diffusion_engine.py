@@ -195,15 +195,10 @@ class DiffusionEngine:
                 torch.cuda.synchronize()
             log.info("denoising step captured for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
             return
-        h = self.size // self.vae_scale
-        ctx = self._empty if self._empty is not None else self._encode([""])
         for n in range(1, self.max_batch + 1):
-            x = torch.randn((n, self.latent_channels, h, h), device=self.device, dtype=self.dtype)
-            t = torch.full((n,), 501, device=self.device, dtype=torch.long)
-            g = torch.full((n, 1, 1, 1), 7.5, device=self.device, dtype=torch.float32)
-            e = ctx.expand(2 * n, -1, -1).contiguous()
+            inputs = self._example_step_inputs(n)
             for _ in range(3 if self.cudagraphs else 1):  # CUDA graph trees: warm, record, replay
-                self._run_denoise(x, t, t - 40, g, e)
+                self._run_denoise(*inputs)
         if self.device == "cuda":
             torch.cuda.synchronize()
         log.info("UNet warmed for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
@@ -420,6 +415,23 @@ class DiffusionEngine:
             j.latents = x_new[k : k + 1]
             j.i += 1
 
+    def _example_step_inputs(self, n: int) -> tuple[Any, ...]:
+        """A step's inputs for ``n`` samples (x, t, t_prev, guidance, embeddings), to warm or
+        capture the step with: random latents mid-schedule, the empty prompt's embedding."""
+        import torch
+
+        if self._empty is None:
+            self._empty = self._encode([""])
+        h = self.size // self.vae_scale
+        t = torch.full((n,), 501, device=self.device, dtype=torch.long)
+        return (
+            torch.randn((n, self.latent_channels, h, h), device=self.device, dtype=self.dtype),
+            t,
+            t - 40,
+            torch.full((n, 1, 1, 1), 7.5, device=self.device, dtype=torch.float32),
+            self._empty.expand(2 * n, -1, -1).contiguous(),
+        )
+
     def _bucket(self, n: int) -> int:
         """The batch size whose step runs ``n`` samples: ``n`` itself, or the smallest of
         HWAI_STEP_BUCKETS that holds it (fewer graphs, and under torch.compile fewer static-shape
@@ -435,17 +447,7 @@ class DiffusionEngine:
         if graph is None:
             import torch
 
-            if self._empty is None:
-                self._empty = self._encode([""])
-            h = self.size // self.vae_scale
-            ctx = self._empty
-            inputs = (
-                torch.randn((n, self.latent_channels, h, h), device=self.device, dtype=self.dtype),
-                torch.full((n,), 501, device=self.device, dtype=torch.long),
-                torch.full((n,), 461, device=self.device, dtype=torch.long),
-                torch.full((n, 1, 1, 1), 7.5, device=self.device, dtype=torch.float32),
-                ctx.expand(2 * n, -1, -1).contiguous(),
-            )
+            inputs = self._example_step_inputs(n)
             if self.device == "cuda" and self._graph_pool is None:
                 self._graph_pool = torch.cuda.graph_pool_handle()
             try:
