@@ -29,4 +29,8 @@ case "${1:-all}" in
   static)     python3 benchmarks/h200_bench.py --phases build,sd-triton-static --work /tmp/hb --out "$OUT" --budget 570 --sd-triton-start-rpm 280 --growth 1.2 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 330 ;;
   # the batch bound (HWAI_LATENCY_TARGET_S 0.85 s): not yet run on the GPU
   bounded)    python3 benchmarks/h200_bench.py --phases build,sd-triton-bounded --work /tmp/hb --out "$OUT" --budget 585 --sd-triton-start-rpm 250 --growth 1.2 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 240 ;;
+  # the UNet step's time against the batch (static shapes, graph replay) with a kernel breakdown at 8
+  # images, then the same with the linears in float8 (bf16 weights, per-row scales), each time-limited
+  scaling)    timeout 300 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/fp16" --sizes 8,12,4,2 --profile-size 8 --budget 285 || true
+              timeout 235 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/fp8row" --dtype bfloat16 --fp8 row --sizes 8,4 --profile-size 8 --budget 225 || true ;;
 esac
