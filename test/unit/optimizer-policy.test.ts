@@ -169,7 +169,9 @@ describe('the optimizer moves traffic to a cheaper pool only when the move pays 
   const observed = (ready: Record<string, number | null>, weight: Record<string, number | null>) =>
     new Map<string, UnitObservation>(seedLikeUnits().map((u) => {
       const n = u['name'] as string;
-      return [n, aUnitObservation(n, { readyPods: ready[n] ?? 0, healthyTargets: ready[n] ?? 0, liveWeight: n in weight ? weight[n]! : 0 })];
+      // inf2's next pod (its probe's, while one runs) is Pending: the pool launches nothing.
+      const pending = n === 'inf2' ? 1 : 0;
+      return [n, aUnitObservation(n, { readyPods: ready[n] ?? 0, desiredPods: (ready[n] ?? 0) + pending, pendingPods: pending, healthyTargets: ready[n] ?? 0, liveWeight: n in weight ? weight[n]! : 0 })];
     }));
   const inf2Short = (probe: 'running' | 'due-in-a-day' | 'none'): Record<string, PoolState> =>
     probe === 'none'
@@ -240,5 +242,69 @@ describe('the optimizer moves traffic to a cheaper pool only when the move pays 
     for (const b of ['moved: inf2 not short', 'moved: inf2 back in a day at the soonest', 'nothing kept: demand unread', 'nothing kept: weights unread', 'nothing kept: no ready GPU pod', 'kept on running GPU pods', 'nothing kept: no GPU traffic or none left over']) {
       expect(seen.get(b) ?? 0, `never generated: ${b}`).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('the optimizer counts what a short pool will still give it', () => {
+  // inf2 (cheapest) is short with 5 ready pods; it carries all the traffic. 1,000 rpm: trn1 takes
+  // what inf2 cannot. Pods bound to a node (starting, not Pending) come up although the pool
+  // launches nothing new; a probe whose pod got a node shows the pool launches again.
+  const spec = fleetOf(seedLikeUnits());
+  const probe = { unit: 'inf2', startedAt: NOW - 2 * MIN, baselineReady: 5, pods: 1 };
+  const planFor = (inf2: Partial<UnitObservation>, probing: boolean) => {
+    const observed = new Map<string, UnitObservation>(
+      spec.units.map((u) => [u.name, u.name === 'inf2' ? aUnitObservation('inf2', { readyPods: 5, healthyTargets: 5, liveWeight: 100, ...inf2 }) : aUnitObservation(u.name, { readyPods: 0, desiredPods: 0, healthyTargets: 0, liveWeight: 0 })]),
+    );
+    const pools: Record<string, PoolState> = { inf2: { shortSince: NOW - 30 * MIN, lastSignalAt: NOW - 30 * MIN, readyAtShortage: 5, lastProbeAt: NOW - 2 * MIN, probe: probing ? probe : null } };
+    const state = { ...initialServiceState(), mode: 'capacity' as const, since: NOW - 30 * MIN, pools };
+    return optimizer({ service: 'svc', units: spec.units, observed, demandRpm: 1000, demandHistory: [], settings: spec.policy, state, now: NOW }).state.floors!;
+  };
+  const pods = (rpm: number, perPod: number) => Math.ceil(rpm / perPod - 1e-9);
+
+  it('plans on the pods starting on a node of a held pool, not on its Pending ones', () => {
+    const starting = planFor({ desiredPods: 8, pendingPods: 0 }, false);
+    expect(starting['inf2']).toBe(8);
+    expect(starting['trn1']).toBe(pods(1000 - 8 * 94.5, 117));
+    const pending = planFor({ desiredPods: 8, pendingPods: 3 }, false);
+    expect(pending['inf2']).toBe(5);
+    expect(pending['trn1']).toBe(pods(1000 - 5 * 94.5, 117));
+  });
+
+  it('plans the whole demand on the pool again once its probe pod has a node, before the pod is ready', () => {
+    const launched = planFor({ desiredPods: 6, pendingPods: 0 }, true);
+    expect(launched['inf2']).toBe(pods(1000, 94.5));
+    expect(launched['trn1']).toBe(0);
+    const refused = planFor({ desiredPods: 6, pendingPods: 1 }, true);
+    expect(refused['inf2']).toBe(5);
+    expect(refused['trn1']).toBe(pods(1000 - 5 * 94.5, 117));
+  });
+});
+
+describe('the optimizer on falling demand', () => {
+  // 22 inf2 pods carry the whole demand; CloudWatch's newest minute began 3 minutes ago
+  // (2,000 rpm). The line through the minutes before says where demand is now.
+  const spec = fleetOf(seedLikeUnits());
+  const observed = new Map<string, UnitObservation>(spec.units.map((u) => [u.name, aUnitObservation(u.name, { readyPods: u.name === 'inf2' ? 22 : 0, desiredPods: u.name === 'inf2' ? 22 : 0, healthyTargets: u.name === 'inf2' ? 22 : 0, liveWeight: u.name === 'inf2' ? 100 : 0 })]));
+  const scalingFor = (slopePerMinute: number) => {
+    const history: Array<[number, number]> = [7, 6, 5, 4, 3].map((ago) => [NOW - ago * MIN, 2000 - slopePerMinute * (ago - 3)]);
+    return optimizer({ service: 'svc', units: spec.units, observed, demandRpm: 2000, demandHistory: history, settings: spec.policy, state: initialServiceState(), now: NOW }).scaling['inf2']!;
+  };
+
+  it('sizes the pods for the demand the trend gives now, not for the minute CloudWatch last delivered', () => {
+    // −20 rpm a minute: 1,940 rpm now, 21 pods at the target (2,000 rpm would need 22).
+    expect(scalingFor(-20)).toMatchObject({ minReplicas: 21, maxReplicas: 21 });
+  });
+
+  it('never below what serves the delivered minute at the breaking point', () => {
+    // −100 rpm a minute would say 1,700 rpm; the pods kept serve 2,000 rpm at the breaking point.
+    const s = scalingFor(-100);
+    expect(s.maxReplicas).toBe(Math.ceil((0.9 * 2000) / 94.5));
+    expect(s.maxReplicas * 105).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('leaves rising demand to the forecast', () => {
+    const s = scalingFor(20);
+    expect(s.maxReplicas).toBe(40);
+    expect(s.minReplicas).toBeGreaterThan(Math.ceil(2000 / 94.5));
   });
 });

@@ -129,13 +129,19 @@ export function probeFloor(pools: Readonly<Record<string, PoolState>>, unit: str
   return 0;
 }
 
-/** The family's pods bound to a node (desired − Unschedulable, summed); null when any unit's are unread. */
+/** A unit's pods bound to a node (desired − Unschedulable): ready or starting; null when unread. */
+export function podsOnNodes(o: UnitObservation | undefined): number | null {
+  if (o?.desiredPods == null || o.pendingPods == null) return null;
+  return Math.max(0, o.desiredPods - o.pendingPods);
+}
+
+/** The family's pods bound to a node, summed; null when any unit's are unread. */
 function placedOf(members: ReadonlyArray<UnitView>, observed: ReadonlyMap<string, UnitObservation>): number | null {
   let sum = 0;
   for (const u of members) {
-    const o = observed.get(u.name);
-    if (o?.desiredPods == null || o.pendingPods == null) return null;
-    sum += o.desiredPods - o.pendingPods;
+    const placed = podsOnNodes(observed.get(u.name));
+    if (placed === null) return null;
+    sum += placed;
   }
   return sum;
 }

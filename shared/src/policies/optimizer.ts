@@ -1,7 +1,7 @@
 import { costPerRequest } from '../core/cost.ts';
-import { isShort, probeFloor } from '../core/pools.ts';
+import { isShort, podsOnNodes, probeFloor } from '../core/pools.ts';
 import { healthyPods, liveWeights } from '../core/safety.ts';
-import type { UnitScaling } from '../core/types.ts';
+import type { UnitObservation, UnitScaling } from '../core/types.ts';
 import type { Unit } from '../spec/schema.ts';
 import { round1 } from './static.ts';
 import type { PolicyContext, PolicyProposal } from './types.ts';
@@ -13,8 +13,11 @@ import type { PolicyContext, PolicyProposal } from './types.ts';
  * - routing: fill the cheapest unit's ready pods up to the target utilisation, then the next;
  *   what is left goes onto ready pods up to the breaking point, cheapest first; then pro rata;
  * - floors: the same water-filling over the demand forecast one start-up time ahead, on the pods
- *   each pool can still get (a short pool keeps what it has), so capacity is ready before the
+ *   each pool can still get (a short pool keeps what it has: its ready pods and those starting on
+ *   a node; once its probe's pod has a node it can get more), so capacity is ready before the
  *   demand arrives; floors fall slowly;
+ * - demand now: CloudWatch's newest minute is 2–3 minutes old; on falling demand the trend says
+ *   where it is now, and routing, floors and maxima use that, so pods go as the demand does;
  * - warm reserve: the next pool in cost order keeps the pods that a shortage of the cheapest pool
  *   would need while its replacements start.
  */
@@ -38,14 +41,19 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
   // Growth must show on both the last 15 and the last 5 minutes' lines: a trend does, while a
   // jump that has happened steepens the long line long after the short one is flat again.
   const recent = history.slice(-RECENT_MINUTES);
-  const forecastIn = (seconds: number) => Math.max(demand, Math.min(forecastAt(history, now + seconds * 1000, demand), forecastAt(recent, now + seconds * 1000, demand)));
+  // The observed minute is 2–3 minutes old: on falling demand the lines through the last minutes
+  // say where it is now (the higher of the two; never above the observed minute, and never below
+  // util × it, so pods sized for it at the target still serve the observed minute at the breaking
+  // point when the line is wrong, e.g. at a trough). Without this, pods follow a fall minutes late.
+  const demandNow = Math.min(demand, Math.max(forecastAt(history, now, demand), forecastAt(recent, now, demand), util * demand));
+  const forecastIn = (seconds: number) => Math.max(demandNow, Math.min(forecastAt(history, now + seconds * 1000, demand), forecastAt(recent, now + seconds * 1000, demand)));
 
-  const shares = route(demand, ordered, ready, util, settings.maxFamilyShare, reasons);
+  const shares = route(demandNow, ordered, ready, util, settings.maxFamilyShare, reasons);
   const floorsWanted = planFloors(ctx, ordered, short, ready, forecastIn);
   addWarmReserve(ctx, ordered, short, demand, forecastIn, floorsWanted, reasons);
 
   const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
-  const live = liveRpm(ctx, ordered);
+  const live = liveRpm(ctx, ordered, ctx.demandRpm === null ? null : demandNow);
   const atMost = trimmedMaxima(ctx, ordered, shares, live, forecastIn(horizonSeconds) > demand + 1e-9);
   // Fast up, slow down.
   const floors: Record<string, number> = {};
@@ -104,10 +112,9 @@ function trimmedMaxima(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, shares:
   };
 }
 
-/** Each unit's live share of the observed demand (its forward weight over all); null when the demand or any weight is unread. */
-function liveRpm(ctx: PolicyContext, ordered: ReadonlyArray<Unit>): ((u: Unit) => number) | null {
+/** Each unit's live share of `demand` (its forward weight over all); null when the demand or any weight is unread. */
+function liveRpm(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, demand: number | null): ((u: Unit) => number) | null {
   const weights = liveWeights(ordered.map((u) => u.name), ctx.observed);
-  const demand = ctx.demandRpm;
   if (demand === null || weights === null) return null;
   const total = Object.values(weights).reduce((s, w) => s + w, 0);
   return (u) => (total > 0 ? ((weights[u.name] ?? 0) / total) * demand : 0);
@@ -170,7 +177,7 @@ function horizonOf(ctx: PolicyContext, u: Unit): number {
 
 /**
  * Pods each unit should have for the demand one of its own start-ups ahead, on the pods each
- * pool can still get (a short pool keeps what it has). The water-fill runs once per distinct
+ * pool can still get (a short pool keeps what it has, `keptPods`, until its probe has a node). The water-fill runs once per distinct
  * horizon and a unit takes its allocation from the fill at its horizon. A unit whose cost per
  * request outweighs a request's worth (λ·c > 1) gets no planned capacity. Traffic stays on running
  * pods where moving it to cheaper pods that must first start would not pay back.
@@ -184,7 +191,8 @@ function planFloors(
 ): Record<string, number> {
   const util = ctx.settings.targetUtilization;
   const worthIt = ordered.filter((u) => ctx.settings.lambda * costPerRequest(u) <= 1);
-  const canGet = (u: Unit) => (short.has(u.name) ? ready(u) : u.maxReplicas) * u.maxRpm * util;
+  const limited = (u: Unit) => short.has(u.name) && !probeLaunched(ctx, u);
+  const canGet = (u: Unit) => (limited(u) ? keptPods(ctx.observed.get(u.name)) : u.maxReplicas) * u.maxRpm * util;
   const fills = new Map<number, Record<string, number>>();
   const floors: Record<string, number> = {};
   const carried = carriedNow(ctx, ordered, ready);
@@ -250,7 +258,7 @@ function keepWhatMovesDoNotPayFor(
  * being released) are not traffic a move would take away. Unread weights or demand: none.
  */
 function carriedNow(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number): (u: Unit) => number {
-  const live = liveRpm(ctx, ordered);
+  const live = liveRpm(ctx, ordered, ctx.demandRpm);
   return (u) => (live === null ? 0 : Math.min(live(u), ready(u) * u.maxRpm * ctx.settings.targetUtilization));
 }
 
@@ -286,6 +294,30 @@ function secondsUntilProvenBack(ctx: PolicyContext, probeUnit: Unit): number {
     pool.shrankAt == null ? -Infinity : pool.shrankAt + settings.emptyNodeSeconds * 1000,
   );
   return (due - now) / 1000 + probeUnit.startupSeconds;
+}
+
+/**
+ * The pods a short pool will still give a unit: its ready pods and those starting on a node
+ * Karpenter has already launched (a hold or a refusal stops new launches, not nodes that run), not
+ * its Pending ones. Counting only the ready ones started pods elsewhere for demand that pods
+ * already starting here would serve.
+ */
+function keptPods(o: UnitObservation | undefined): number {
+  return Math.max(healthyPods(o), podsOnNodes(o) ?? 0);
+}
+
+/**
+ * A running probe whose pods all have a node (none Pending): the pool has launched again. The
+ * probe was started only once the pool's emptied nodes were gone, so the node is a new one. The
+ * plan then asks the pool for what it wants at once instead of a start-up later, when the probe's
+ * pod is ready: traffic still moves only onto ready pods and the mode still waits for the probe,
+ * and pods the pool refuses after all wait Pending, which bills nothing.
+ */
+function probeLaunched(ctx: PolicyContext, u: Unit): boolean {
+  const probe = ctx.state.pools[u.family]?.probe;
+  const o = ctx.observed.get(u.name);
+  if (!probe || probe.unit !== u.name || o?.pendingPods == null || o.desiredPods == null) return false;
+  return o.pendingPods === 0 && o.desiredPods >= probe.baselineReady + probe.pods;
 }
 
 /** Warm reserve on the next pool in cost order (another family), for growth the cheapest pool may not get. */
