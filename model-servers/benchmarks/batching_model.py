@@ -1,0 +1,96 @@
+"""A model, not a measurement: the p99 latency that continuous batching would give at each arrival
+rate, for a given step-cost curve step(N) (ms for a step of N images), so that a UNet speed-up
+measured on the GPU can be turned into the rate it would hold at the SLO before spending device
+time on a server run. Poisson arrivals, every job 25 steps, a job joins the running batch at the
+next step (up to --max-batch), plus a fixed per-request overhead outside the steps (decode, copy,
+PNG, HTTP: 0.10 s, the gap between the H200 server's unloaded latency and 25 steps).
+
+Checked against the H200 server (README, third session): with its own step cost (13.97 ms at a
+mean batch of 2.16, i.e. 6.4 + 3.5 ms per image) it predicts p99 0.90 s at 250/min and 1.04 s at
+300/min; the server measured 0.99 s at 250 without the batch bound, and 0.84-1.57 s at 300 with it.
+
+    python benchmarks/batching_model.py                      # the curves in the README
+    python benchmarks/batching_model.py --scale 0.8          # the measured static curve x 0.8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+from typing import Callable
+
+HERE = Path(__file__).resolve().parent
+
+
+def p99_latency(rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, steps: int = 25, max_batch: int = 16, jobs: int = 60000, seed: int = 1) -> float:
+    rng = random.Random(seed)
+    lam = rate_per_min / 60
+    t, arrivals = 0.0, []
+    for _ in range(jobs):
+        t += rng.expovariate(lam)
+        arrivals.append(t)
+    now, i, active, waiting, lat = 0.0, 0, [], [], []
+    while len(lat) < jobs:
+        while i < jobs and arrivals[i] <= now:
+            waiting.append(arrivals[i])
+            i += 1
+        while waiting and len(active) < max_batch:
+            active.append([waiting.pop(0), steps])
+        if not active:
+            now = arrivals[i]
+            continue
+        now += step_ms(len(active)) / 1000
+        for j in active:
+            j[1] -= 1
+        lat += [now - j[0] + overhead_s for j in active if j[1] == 0]
+        active = [j for j in active if j[1] > 0]
+    lat = sorted(lat[1000:])  # past the empty start
+    return lat[int(0.99 * len(lat))]
+
+
+def measured_static(sizes: dict[str, dict[str, float]]) -> Callable[[int], float]:
+    """Piecewise-linear through the static-shape graph replays of h200_scaling.py (batch 1 runs as 2)."""
+    pts = sorted((int(k), v["ms"]) for k, v in sizes.items() if "ms" in v)
+    pts = [(1, pts[0][1])] + pts if pts[0][0] > 1 else pts
+    slope = (pts[-1][1] - pts[-2][1]) / (pts[-1][0] - pts[-2][0])
+
+    def f(n: int) -> float:
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+            if n <= x1:
+                return y0 + (y1 - y0) * (n - x0) / (x1 - x0)
+        return pts[-1][1] + slope * (n - pts[-1][0])
+
+    return f
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--scaling", default=str(HERE / "h200" / "scaling-512" / "scaling.json"), help="h200_scaling.py's output (512x512)")
+    p.add_argument("--two-images-ms", type=float, default=10.01, help="the static step at 2 images (levers-2img-graphs.json), when the scaling run lacks it")
+    p.add_argument("--rates", default="250,300,350,400,450,500")
+    p.add_argument("--overhead", type=float, default=0.10)
+    p.add_argument("--scale", type=float, action="append", help="also the static curve times this (a faster UNet); repeatable")
+    p.add_argument("--seeds", type=int, default=3, help="the worst p99 over this many arrival seeds")
+    a = p.parse_args()
+
+    sizes = json.loads(Path(a.scaling).read_text())["sizes"]
+    sizes.setdefault("2", {"ms": a.two_images_ms})
+    static = measured_static(sizes)
+    curves: dict[str, Callable[[int], float]] = {
+        "server as measured (dynamic shapes: 6.4 + 3.5 ms/image)": lambda n: 6.4 + 3.5 * n,
+        "static shapes, one graph per size (measured curve)": static,
+    }
+    for s in a.scale or [0.85, 0.8, 0.7]:
+        curves[f"static curve x {s}"] = lambda n, s=s: static(n) * s
+    rates = [float(r) for r in a.rates.split(",")]
+    print("| step cost | " + " | ".join(f"{r:g}/min" for r in rates) + " |")
+    print("| --- |" + " ---: |" * len(rates))
+    for name, f in curves.items():
+        cells = [max(p99_latency(r, f, a.overhead, seed=s) for s in range(1, a.seeds + 1)) for r in rates]
+        print(f"| {name} | " + " | ".join(f"{c:.2f} s" for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
