@@ -30,11 +30,13 @@ T0 = time.time()
 
 # Kernel kinds by name, first match wins (CUDA kernel names as the profiler reports them).
 KINDS = [
+    # Inductor's generated kernels first: their names list the ops they fused ("convolution" for a
+    # convolution's bias added in a norm kernel), and the convolution itself is cuDNN's
+    ("inductor fused (norm, elementwise)", re.compile(r"^triton_", re.I)),
     ("attention", re.compile(r"flash|fmha|attention|sdpa", re.I)),
     ("convolution", re.compile(r"conv|implicit_gemm|fprop|dgrad|cudnn", re.I)),
     ("matmul", re.compile(r"gemm|cutlass|nvjet|xmma|scaled_mm|f8f8", re.I)),
     ("layout copy", re.compile(r"nchwToNhwc|nhwcToNchw|transpose|copy_kernel|elementwise_kernel.*copy", re.I)),
-    ("inductor fused (norm, elementwise)", re.compile(r"^triton_", re.I)),
 ]
 
 

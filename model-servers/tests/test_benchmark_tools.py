@@ -1,0 +1,55 @@
+"""The H200 benchmark's pure parts: the step-cost fit and kernel kinds of h200_scaling.py, and the
+batching model that turns a step-cost curve into a p99 (benchmarks/batching_model.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import batching_model  # noqa: E402
+import h200_scaling  # noqa: E402
+
+
+def test_fit_recovers_a_fixed_and_a_per_image_cost() -> None:
+    assert h200_scaling.fit([(4, 3.0 + 4 * 3.5), (8, 3.0 + 8 * 3.5), (12, 3.0 + 12 * 3.5)]) == {"fixedMs": 3.0, "perImageMs": 3.5}
+    assert h200_scaling.fit([(8, 31.0)]) is None  # one size says nothing about the slope
+
+
+@pytest.mark.parametrize(
+    ("kernel", "kind"),
+    [
+        ("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_7", "attention"),
+        ("sm90_xmma_fprop_implicit_gemm_f16f16_f16f32_f32_nhwckrsc_nhwc_tilesize256x128x64", "convolution"),
+        ("nvjet_sm90_hsh_256x128_64x4_1x2_h_bz_coopA_bias_TNT", "matmul"),
+        ("triton_poi_fused_convolution_native_group_norm_silu_120", "inductor fused (norm, elementwise)"),
+        ("void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>>", "other"),
+    ],
+)
+def test_kernels_are_sorted_into_the_kinds_the_readme_reports(kernel: str, kind: str) -> None:
+    # a Triton kernel named after the convolution whose bias it fused is Inductor's, not a convolution
+    assert h200_scaling.kind_of(kernel) == kind
+
+
+def test_a_lone_request_takes_its_steps_plus_the_overhead() -> None:
+    # a request every ten minutes, on average, all but never meets another: 25 steps of the batch-1
+    # cost, plus what follows them
+    p99 = batching_model.p99_latency(0.1, lambda n: 10.0 * n, overhead_s=0.1, jobs=1500)
+    assert p99 == pytest.approx(25 * 0.010 + 0.1)
+
+
+def test_a_faster_step_holds_a_lower_p99_and_bursts_cost_more_than_the_mean() -> None:
+    slow = batching_model.p99_latency(400, lambda n: 3.7 + 3.5 * n, overhead_s=0.1, jobs=6000)
+    fast = batching_model.p99_latency(400, lambda n: 0.8 * (3.7 + 3.5 * n), overhead_s=0.1, jobs=6000)
+    assert fast < slow
+    assert slow > 25 * (3.7 + 3.5) / 1000 + 0.1  # the p99 sees batches larger than one
+
+
+def test_the_measured_curve_is_interpolated_and_extended_past_its_last_size() -> None:
+    f = batching_model.measured_static({"2": {"ms": 10.0}, "4": {"ms": 18.0}, "8": {"ms": 30.0}, "12": {"skipped": "budget"}})
+    assert f(1) == 10.0  # batch 1 runs as 2
+    assert f(3) == pytest.approx(14.0)
+    assert f(10) == pytest.approx(36.0)  # the last slope, 3 ms per image
