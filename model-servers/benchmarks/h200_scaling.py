@@ -69,6 +69,8 @@ def main() -> None:
     p.add_argument("--dtype", default="float16", choices=["float16", "bfloat16"])
     p.add_argument("--fp8", default="none", choices=["none", "row", "tensor"], help="the UNet's linears in float8 (torchao), per-row or per-tensor scales")
     p.add_argument("--no-fused-qkv", action="store_true")
+    p.add_argument("--dynamic", action="store_true", help="one compilation dynamic in the batch, a CUDA graph per size (the server's default) instead of one static compilation per size")
+    p.add_argument("--channels-last", action="store_true", help="the UNet's weights and inputs channels-last (HWAI_CHANNELS_LAST=on)")
     p.add_argument("--mode", default="default", help="torch.compile mode (max-autotune-no-cudagraphs: Inductor's autotuning)")
     p.add_argument("--profile-size", type=int, default=0, help="break this size's step down by kernel kind")
     p.add_argument("--budget", type=float, default=1e9, help="stop starting sizes after this many seconds")
@@ -93,13 +95,16 @@ def main() -> None:
     dev, dt = ("cpu", torch.float32) if a.tiny else ("cuda", getattr(torch, a.dtype))
     res: dict[str, Any] = {
         "gpu": "cpu (tiny rehearsal)" if a.tiny else torch.cuda.get_device_name(), "torch": torch.__version__, "dtype": a.dtype, "fp8": a.fp8,
-        "fusedQkv": not a.no_fused_qkv, "mode": a.mode, "timing": "median of 30 CUDA-graph replays, static shapes", "sizes": {},
+        "fusedQkv": not a.no_fused_qkv, "mode": a.mode, "dynamicBatch": a.dynamic, "channelsLast": a.channels_last,
+        "timing": f"median of 30 CUDA-graph replays, {'one compilation dynamic in the batch' if a.dynamic else 'static shapes'}", "sizes": {},
     }
     save = lambda: (out / "scaling.json").write_text(json.dumps(res, indent=2))  # noqa: E731
 
     unet = UNet2DConditionModel.from_pretrained(str(sd), subfolder="unet", torch_dtype=dt).to(dev).eval()
     if not a.no_fused_qkv:
         unet.fuse_qkv_projections()
+    if a.channels_last:
+        unet = unet.to(memory_format=torch.channels_last)
 
     cfg = unet.config
     latent = cfg.sample_size if a.tiny else a.image_size // 8  # SD 2.1's config says 96 (768x768); the workload is 512x512
@@ -129,7 +134,7 @@ def main() -> None:
             yq = unet(x1, t1, encoder_hidden_states=e1, return_dict=False)[0].float()
         res["fp8Drift"] = float((yq - ref).norm() / ref.norm())
         log(f"linears in float8 ({a.fp8}): drift {res['fp8Drift']:.3e}")
-    fn = torch.compile(unet, mode=a.mode, dynamic=False)
+    fn = torch.compile(unet, mode=a.mode, dynamic=None if a.dynamic else False)
 
     def time_replays(replay: Callable[[], Any], iters: int = 30) -> float:
         for _ in range(5):
@@ -159,6 +164,11 @@ def main() -> None:
             save()
             continue
         x, t, e = inputs(n)
+        if a.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if a.dynamic:  # as the server marks them (backends.mark_batch_dynamic)
+            for v in (x, t, e):
+                torch._dynamo.mark_dynamic(v, 0)
         row: dict[str, Any] = {}
         try:
             with torch.inference_mode():
