@@ -21,6 +21,8 @@ from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+from h200_scaling import median_ms  # noqa: E402
 PEAK_TFLOPS = 989.0
 T0 = time.time()
 
@@ -89,19 +91,7 @@ def main() -> None:
     torch.cuda.empty_cache()
 
     def time_calls(fn: Callable[[], Any], iters: int = 30) -> float:
-        for _ in range(5):
-            fn()
-        torch.cuda.synchronize()
-        s, f = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        times = []
-        for _ in range(iters):
-            s.record()
-            fn()
-            f.record()
-            f.synchronize()
-            times.append(s.elapsed_time(f))
-        times.sort()
-        return times[len(times) // 2]
+        return median_ms(torch, fn, iters)
 
     def drift(y: Any) -> float:
         y = y.float()

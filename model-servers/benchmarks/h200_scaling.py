@@ -136,27 +136,6 @@ def main() -> None:
         log(f"linears in float8 ({a.fp8}): drift {res['fp8Drift']:.3e}")
     fn = torch.compile(unet, mode=a.mode, dynamic=None if a.dynamic else False)
 
-    def time_replays(replay: Callable[[], Any], iters: int = 30) -> float:
-        for _ in range(5):
-            replay()
-        if dev == "cpu":
-            times = []
-            for _ in range(iters):
-                c = time.perf_counter()
-                replay()
-                times.append(1000 * (time.perf_counter() - c))
-            return sorted(times)[iters // 2]
-        torch.cuda.synchronize()
-        s, f = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        times = []
-        for _ in range(iters):
-            s.record()
-            replay()
-            f.record()
-            f.synchronize()
-            times.append(s.elapsed_time(f))
-        return sorted(times)[iters // 2]
-
     for n in sizes:
         left = a.budget - (time.time() - T0)
         if left < 45:
@@ -179,10 +158,10 @@ def main() -> None:
                 row["compileS"] = round(time.time() - c0, 1)
                 del y
                 if dev == "cpu":
-                    ms = time_replays(lambda: fn(x, t, encoder_hidden_states=e, return_dict=False))
+                    ms = median_ms(torch, lambda: fn(x, t, encoder_hidden_states=e, return_dict=False), cuda=False)
                     row.update({"ms": round(ms, 3), "tflops": round(per_image * n / ms / 1e9, 4), "msPerImage": round(ms / n, 3)})
                 else:
-                    row.update(graph_replay_figures(torch, fn, x, t, e, n, per_image, time_replays, a.profile_size))
+                    row.update(graph_replay_figures(torch, fn, x, t, e, n, per_image, a.profile_size))
             log(f"{n} images: {row}")
         except Exception as ex:  # noqa: BLE001 - a size that fails is a figure too
             row["error"] = f"{type(ex).__name__}: {str(ex)[:400]}"
@@ -193,7 +172,30 @@ def main() -> None:
     print(json.dumps(res, indent=1))
 
 
-def graph_replay_figures(torch: Any, fn: Any, x: Any, t: Any, e: Any, n: int, per_image: float, time_replays: Any, profile_size: int) -> dict[str, Any]:
+def median_ms(torch: Any, call: Callable[[], Any], iters: int = 30, cuda: bool = True) -> float:
+    """The median time of ``iters`` calls after 5 warm-ups: CUDA events around each on a GPU (its
+    own time, no launch queue), the wall clock on a CPU."""
+    for _ in range(5):
+        call()
+    times = []
+    if not cuda:
+        for _ in range(iters):
+            c = time.perf_counter()
+            call()
+            times.append(1000 * (time.perf_counter() - c))
+        return sorted(times)[iters // 2]
+    torch.cuda.synchronize()
+    s, f = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    for _ in range(iters):
+        s.record()
+        call()
+        f.record()
+        f.synchronize()
+        times.append(s.elapsed_time(f))
+    return sorted(times)[iters // 2]
+
+
+def graph_replay_figures(torch: Any, fn: Any, x: Any, t: Any, e: Any, n: int, per_image: float, profile_size: int) -> dict[str, Any]:
     """The step for ``n`` images captured as a CUDA graph: its replay time, and its kernels by kind."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
@@ -204,7 +206,7 @@ def graph_replay_figures(torch: Any, fn: Any, x: Any, t: Any, e: Any, n: int, pe
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         fn(x, t, encoder_hidden_states=e, return_dict=False)
-    ms = time_replays(graph.replay)
+    ms = median_ms(torch, graph.replay)
     row: dict[str, Any] = {"ms": round(ms, 3), "tflops": round(per_image * n / ms / 1e9, 1), "msPerImage": round(ms / n, 3)}
     del graph
     if n == profile_size:
