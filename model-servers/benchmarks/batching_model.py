@@ -6,11 +6,12 @@ next step (up to --max-batch), plus a fixed per-request overhead outside the ste
 PNG, HTTP: 0.10 s, the gap between the H200 server's unloaded latency and 25 steps).
 
 Checked against the H200 server (README, third session): with its own step cost (13.97 ms at a
-mean batch of 2.16, i.e. 6.4 + 3.5 ms per image) it predicts p99 0.90 s at 250/min and 1.04 s at
+mean batch of 2.16, i.e. 6.4 + 3.5 ms per image) it predicts p99 0.88 s at 250/min and 0.97 s at
 300/min; the server measured 0.99 s at 250 without the batch bound, and 0.84-1.57 s at 300 with it.
 
     python benchmarks/batching_model.py                      # the curves in the README
     python benchmarks/batching_model.py --scale 0.8          # the measured static curve x 0.8
+    python benchmarks/batching_model.py --bound 0.85         # each curve also with HWAI_LATENCY_TARGET_S
 """
 
 from __future__ import annotations
@@ -18,26 +19,37 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Callable
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from hwai_models.batch_bound import InFlight, StepTimes, joinable  # noqa: E402
 
 
-def p99_latency(rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, steps: int = 25, max_batch: int = 16, jobs: int = 60000, seed: int = 1) -> float:
+def p99_latency(
+    rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, steps: int = 25, max_batch: int = 8, jobs: int = 60000, seed: int = 1, bound_s: float = 0.0
+) -> float:
+    """The p99 latency over ``jobs`` Poisson arrivals. ``bound_s`` > 0 admits as the engine does
+    with HWAI_LATENCY_TARGET_S (``batch_bound.joinable``, with the step times known exactly)."""
     rng = random.Random(seed)
     lam = rate_per_min / 60
     t, arrivals = 0.0, []
     for _ in range(jobs):
         t += rng.expovariate(lam)
         arrivals.append(t)
+    times = StepTimes()
+    for n in range(1, max_batch + 1):
+        times.observe(n, step_ms(n) / 1000)
     now, i, active, waiting, lat = 0.0, 0, [], [], []
     while len(lat) < jobs:
         while i < jobs and arrivals[i] <= now:
             waiting.append(arrivals[i])
             i += 1
-        while waiting and len(active) < max_batch:
-            active.append([waiting.pop(0), steps])
+        take = joinable([InFlight(now - j[0], j[1]) for j in active], [InFlight(now - w, steps) for w in waiting], times, bound_s, 0.05, max_batch)
+        active += [[w, steps] for w in waiting[:take]]
+        del waiting[:take]
         if not active:
             now = arrivals[i]
             continue
@@ -73,6 +85,8 @@ def main() -> None:
     p.add_argument("--overhead", type=float, default=0.10)
     p.add_argument("--scale", type=float, action="append", help="also the static curve times this (a faster UNet); repeatable")
     p.add_argument("--seeds", type=int, default=3, help="the worst p99 over this many arrival seeds")
+    p.add_argument("--bound", type=float, action="append", help="also each curve with the batch bound at this latency target (s); repeatable")
+    p.add_argument("--max-batch", type=int, default=8, help="HWAI_MAX_BATCH_SIZE (8 in every H200 server run)")
     a = p.parse_args()
 
     sizes = json.loads(Path(a.scaling).read_text())["sizes"]
@@ -88,8 +102,10 @@ def main() -> None:
     print("| step cost | " + " | ".join(f"{r:g}/min" for r in rates) + " |")
     print("| --- |" + " ---: |" * len(rates))
     for name, f in curves.items():
-        cells = [max(p99_latency(r, f, a.overhead, seed=s) for s in range(1, a.seeds + 1)) for r in rates]
-        print(f"| {name} | " + " | ".join(f"{c:.2f} s" for c in cells) + " |")
+        for bound in [0.0] + (a.bound or []):
+            cells = [max(p99_latency(r, f, a.overhead, max_batch=a.max_batch, seed=s, bound_s=bound) for s in range(1, a.seeds + 1)) for r in rates]
+            label = f"{name}, batch bound {bound} s" if bound else name
+            print(f"| {label} | " + " | ".join(f"{c:.2f} s" for c in cells) + " |")
 
 
 if __name__ == "__main__":
