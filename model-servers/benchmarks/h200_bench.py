@@ -474,7 +474,10 @@ def main() -> int:
             elif phase == "sd-triton-graphs":  # every lever at its default: the whole step captured per batch size
                 a.results[phase] = sd_phase(a, "triton", {"HWAI_COMPILE_MODE": a.triton_mode}, phase, "sd21-h200-triton-graphs")
             elif phase == "sd-triton-static":  # static-shape compilations, one per step bucket
-                a.results[phase] = sd_phase(a, "triton", {"HWAI_COMPILE_MODE": a.triton_mode, "HWAI_COMPILE_DYNAMIC": "false", "HWAI_STEP_BUCKETS": a.step_buckets}, phase, "sd21-h200-triton-static")
+                # buckets other than the first run's (2,4,8) are a unit of their own in results.json
+                buckets = a.step_buckets.replace(" ", "")
+                unit = "sd21-h200-triton-static" + ("" if buckets == "2,4,8" else "-" + buckets.replace(",", "-"))
+                a.results[phase] = sd_phase(a, "triton", {"HWAI_COMPILE_MODE": a.triton_mode, "HWAI_COMPILE_DYNAMIC": "false", "HWAI_STEP_BUCKETS": a.step_buckets}, phase, unit)
             elif phase == "sd-triton-bounded":  # the step graphs plus the batch bound at a target under the SLO
                 a.results[phase] = sd_phase(a, "triton", {"HWAI_COMPILE_MODE": a.triton_mode, "HWAI_LATENCY_TARGET_S": str(a.latency_target)}, phase, "sd21-h200-triton-bounded")
             elif phase == "sd-triton-fp8":
