@@ -233,7 +233,10 @@ def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str],
             assert r.status_code == 200, r.text[:500]
         res["unloaded_latency_s"] = single
         log(f"{name}: unloaded latency {single}")
-        args = ["--url", url, "--body", json.dumps(body), "--out", str(Path(a.out) / "calibration.yaml"), "--plot", str(out / "breaking-point.png"), "--json", str(out / "calibration.json"), *calib]
+        # The calibration ends inside this invocation's budget (25 s kept for shutting the server
+        # down and the EMF check), so a device call's limit never takes its figures with it.
+        left = max(30.0, a.budget - (time.time() - T0) - 25)
+        args = ["--url", url, "--body", json.dumps(body), "--out", str(Path(a.out) / "calibration.yaml"), "--plot", str(out / "breaking-point.png"), "--json", str(out / "calibration.json"), *calib, "--max-seconds", f"{left:.0f}"]
         rc = calibrate.main(args)
         res["calibrate_rc"] = rc
         info = httpx.get(url + "/info", timeout=5).json()
@@ -242,6 +245,7 @@ def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str],
         res["breakingPoint"] = cal.get("breakingPoint")
         res["confirmed"], res["spread"], res["repeats"] = cal.get("confirmed"), cal.get("spread"), cal.get("repeats")
         res["firstFailure"] = cal.get("firstFailure")
+        res["cutShort"] = cal.get("cutShort")
         res["method"] = cal.get("method")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -340,6 +344,7 @@ def record_result(a: argparse.Namespace, res: dict[str, Any], backend: str) -> N
         "meanBatch": res.get("mean_batch"),
         "unetBusyWhileActive": res.get("unet_busy_while_active"),
         "confirmed": res.get("confirmed"),
+        "cutShort": res.get("cutShort"),
         "spread": res.get("spread"),
         "requestsAtBreakingPoint": bp["sent"] if bp else None,
         "breakingPointStep": step_figures(bp),

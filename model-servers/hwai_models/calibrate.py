@@ -226,7 +226,18 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
                 return {}
             return {k: float(v) for k, v in stats.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
-        async def run(rpm: float, phase: str, seed: int | None = None) -> Step:
+        started = asyncio.get_running_loop().time()
+        cut_short: str | None = None  # why --max-seconds stopped the run, if it did
+
+        async def run(rpm: float, phase: str, seed: int | None = None) -> Step | None:
+            """One step, or None (and nothing more from then on) when it would end past --max-seconds."""
+            nonlocal cut_short
+            if cut_short is not None:
+                return None
+            if a.max_seconds > 0 and asyncio.get_running_loop().time() - started + step_seconds(a, rpm) + a.cooldown > a.max_seconds:
+                cut_short = f"the {phase} step at {rpm:g} rpm would have ended past --max-seconds {a.max_seconds:g}"
+                log(f"stopped: {cut_short}")
+                return None
             if seed is not None:
                 tester.rng = random.Random(seed)
             before = await server_stats()
@@ -254,6 +265,8 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
         limited: Step | None = None  # the first step the client could not offer
         while rpm <= a.max_rpm:
             s = await run(rpm, "ramp")
+            if s is None:
+                break
             if s.client_limited:
                 limited = s
                 break
@@ -270,6 +283,8 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
             if rpm <= 0:
                 break
             s = await run(rpm, "descend")
+            if s is None:
+                break
             if s.client_limited:
                 limited = limited or s
                 break
@@ -284,6 +299,8 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
                 if hi - lo < max(1.0, 0.01 * lo):
                     break
                 s = await run(mid, "refine")
+                if s is None:
+                    break
                 if s.client_limited:
                     # The server failed above (first_fail), so the breaking point lies between
                     # the last pass and it; the client cannot narrow it further.
@@ -298,11 +315,15 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
         if passing and a.repeat > 0 and not (limited is not None and first_fail is None):
             top = max(passing, key=lambda s: s.offered_rpm)
             for k in range(a.repeat):
-                repeats.append(await run(top.offered_rpm, "repeat", seed=a.seed + 1000 * (k + 1)))
+                r = await run(top.offered_rpm, "repeat", seed=a.seed + 1000 * (k + 1))
+                if r is None:
+                    break
+                repeats.append(r)
         # A breaking point needs a real server failure above it (or the ceiling --max-rpm the user
         # set): a ramp that ended because the client fell behind says only that the server's
         # breaking point is higher than its last pass.
-        ramp_limited = limited is not None and first_fail is None
+        # So does a run that --max-seconds stopped before any step failed.
+        ramp_limited = (limited is not None or cut_short is not None) and first_fail is None
         best = max((s for s in passing if s.phase != "repeat"), key=lambda s: s.offered_rpm) if passing and not ramp_limited else None
         at_best = ([best] + repeats) if best else []
         result: dict[str, Any] = {
@@ -316,13 +337,14 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
             "steps": [asdict(s) for s in steps],
             "breakingPoint": asdict(best) if best else None,
             "firstFailure": asdict(first_fail) if first_fail else None,
-            "reachedMaxRpm": first_fail is None and limited is None,
+            "reachedMaxRpm": first_fail is None and limited is None and cut_short is None,
+            "cutShort": cut_short,
             "clientLimited": asdict(limited) if limited else None,
             "lowerBound": asdict(max(passing, key=lambda s: s.offered_rpm)) if passing and ramp_limited else None,
             "repeats": [asdict(s) for s in repeats],
             # Every measurement of the breaking point's rate (the search's and the repeats'):
             # the figure holds only if all of them passed.
-            "confirmed": bool(at_best) and all(s.passed for s in at_best),
+            "confirmed": bool(at_best) and len(repeats) == a.repeat and all(s.passed for s in at_best),
             "spread": {
                 "p99Seconds": [min(s.p99 for s in at_best), max(s.p99 for s in at_best)],
                 "achievedRpm": [min(s.achieved_rpm for s in at_best), max(s.achieved_rpm for s in at_best)],
@@ -464,6 +486,10 @@ def parser() -> argparse.ArgumentParser:
         help="a step whose really sent rate is below (1 - this) x its intended rate is client-limited: not judged (default 0.1)",
     )
     p.add_argument("--cooldown", type=float, default=1.0, help="idle seconds between steps")
+    p.add_argument(
+        "--max-seconds", type=float, default=0.0,
+        help="start no step that would end past this many seconds from the first one; what ran is reported (0: no limit)",
+    )
     p.add_argument("--max-connections", type=int, default=1000)
     p.add_argument("--wait-ready", type=float, default=900.0, help="seconds to wait for /readiness")
     p.add_argument("--seed", type=int, default=1)
@@ -499,7 +525,15 @@ def main(argv: list[str] | None = None, run: Any = asyncio.run, transport: httpx
             f"(last send {limited['max_send_lag_s']:.3f} s late); that step is not evidence about the server",
             file=sys.stderr,
         )
+    if result["cutShort"]:
+        print(f"note: {result['cutShort']}: the run is incomplete", file=sys.stderr)
     if best is None:
+        if result["cutShort"] and not limited:
+            if result["lowerBound"]:
+                print(f"{result['unit']}: no breaking point: the server passed {result['lowerBound']['offered_rpm']:.1f} rpm before the time ran out. Nothing written.", file=sys.stderr)
+            else:
+                print(f"{result['unit']}: no step passed before the time ran out. Nothing written.", file=sys.stderr)
+            return 5
         if limited and result["lowerBound"]:
             print(
                 f"{result['unit']}: no breaking point: the server passed {result['lowerBound']['offered_rpm']:.1f} rpm and the client "
@@ -512,7 +546,9 @@ def main(argv: list[str] | None = None, run: Any = asyncio.run, transport: httpx
             return 4
         print(f"{result['unit']}: no step met the SLO (lowest rate {a.start_rpm:g} rpm)", file=sys.stderr)
         return 3
-    if not result["confirmed"]:
+    if not result["confirmed"] and len(result["repeats"]) < a.repeat:
+        print(f"note: {len(result['repeats'])} of the {a.repeat} repeats at {best['offered_rpm']:.1f} rpm ran: the breaking point is not confirmed", file=sys.stderr)
+    elif not result["confirmed"]:
         bad = [s for s in result["repeats"] if not s["passed"]]
         print(f"note: {len(bad)} of {len(result['repeats'])} repeats at {best['offered_rpm']:.1f} rpm failed (p99 {result['spread']['p99Seconds']}): the breaking point is not confirmed", file=sys.stderr)
     if result["reachedMaxRpm"]:

@@ -183,6 +183,35 @@ def test_a_first_rate_that_fails_steps_down_until_one_passes(tmp_path: Path) -> 
     assert abs(result["breakingPoint"]["offered_rpm"] - CAPACITY_RPM) <= 0.15 * CAPACITY_RPM, result["breakingPoint"]
 
 
+def test_max_seconds_stops_the_run_and_keeps_what_it_measured(tmp_path: Path, capsys: Any) -> None:
+    # A device call has a hard limit: with --max-seconds the run starts no step that would end
+    # past it, writes what it measured, and says the run is incomplete. Steps of 3 s (+ 0.3 s
+    # cooldown) from 1200 rpm, x1.25: the server's 3000 rpm capacity fails at the 5th step.
+    js = tmp_path / "steps.json"
+    common = ARGS + ["--slo", str(5 * SERVICE_S), "--start-rpm", "1200", "--growth", "1.25", "--step-seconds", "3", "--refine", "2", "--cooldown", "0.3", "--repeat", "2", "--json", str(js)]
+
+    # Time for three steps: the ramp has not failed yet, so there is no breaking point, only a lower bound.
+    assert calibrate.main(common + ["--max-seconds", "10"], run=run_virtual, transport=QueueingServer(WORKERS, SERVICE_S)) == 5
+    result = json.loads(js.read_text())
+    assert [s["phase"] for s in result["steps"]] == ["ramp"] * 3 and all(s["passed"] for s in result["steps"])
+    assert result["breakingPoint"] is None and result["lowerBound"]["offered_rpm"] == pytest.approx(1200 * 1.25**2)
+    assert "would have ended past --max-seconds 10" in result["cutShort"] and not result["reachedMaxRpm"]
+    assert "before the time ran out" in capsys.readouterr().err
+
+    # Time for the ramp and the bisection but not both repeats: a breaking point, not confirmed.
+    full = calibrate.main(common, run=run_virtual, transport=QueueingServer(WORKERS, SERVICE_S))
+    assert full == 0
+    done = json.loads(js.read_text())
+    assert done["cutShort"] is None and len(done["repeats"]) == 2
+    first = done["repeats"][0]  # the same virtual schedule again: the first repeat fits, the second not
+    limit = first["start_s"] + first["duration_s"] + 0.3 + 0.05
+    assert calibrate.main(common + ["--max-seconds", f"{limit:.2f}"], run=run_virtual, transport=QueueingServer(WORKERS, SERVICE_S)) == 0
+    cut = json.loads(js.read_text())
+    assert cut["breakingPoint"]["offered_rpm"] == done["breakingPoint"]["offered_rpm"]
+    assert len(cut["repeats"]) == 1 and cut["confirmed"] is False and "repeat step" in cut["cutShort"]
+    assert "1 of the 2 repeats" in capsys.readouterr().err
+
+
 def test_client_that_cannot_offer_the_rate_is_not_a_breaking_point(tmp_path: Path, capsys: Any) -> None:
     # A server with room to spare (8 workers, 5 ms each: 96,000 rpm) and a client whose every send
     # stalls it 100 ms (at most 600 rpm): the 200 rpm step is kept to and passes; the 800 rpm step
