@@ -259,16 +259,24 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
                 await asyncio.sleep(a.cooldown)
             return s
 
+        limited: Step | None = None  # the first step the client could not offer
+
+        async def judged(rpm: float, phase: str) -> Step | None:
+            """A step that says something about the server, or None when the search stops here:
+            the time is up, or the client could not offer the rate (kept as ``limited``)."""
+            nonlocal limited
+            s = await run(rpm, phase)
+            if s is not None and s.client_limited:
+                limited = limited or s
+                return None
+            return s
+
         rpm = a.start_rpm
         last_pass: Step | None = None
         first_fail: Step | None = None
-        limited: Step | None = None  # the first step the client could not offer
         while rpm <= a.max_rpm:
-            s = await run(rpm, "ramp")
+            s = await judged(rpm, "ramp")
             if s is None:
-                break
-            if s.client_limited:
-                limited = s
                 break
             if s.passed:
                 last_pass = s
@@ -282,11 +290,8 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
             rpm = rpm / a.growth if a.step_rpm is None else rpm - a.step_rpm
             if rpm <= 0:
                 break
-            s = await run(rpm, "descend")
+            s = await judged(rpm, "descend")
             if s is None:
-                break
-            if s.client_limited:
-                limited = limited or s
                 break
             if s.passed:
                 last_pass = s
@@ -298,13 +303,10 @@ async def calibrate(a: argparse.Namespace, log: Any = print, transport: httpx.As
                 mid = math.sqrt(lo * hi)
                 if hi - lo < max(1.0, 0.01 * lo):
                     break
-                s = await run(mid, "refine")
+                # A client-limited step ends the bisection: the server failed above (first_fail), so
+                # the breaking point lies between the last pass and it; the client cannot narrow it.
+                s = await judged(mid, "refine")
                 if s is None:
-                    break
-                if s.client_limited:
-                    # The server failed above (first_fail), so the breaking point lies between
-                    # the last pass and it; the client cannot narrow it further.
-                    limited = limited or s
                     break
                 if s.passed:
                     lo = mid
