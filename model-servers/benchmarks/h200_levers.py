@@ -205,16 +205,9 @@ def main() -> None:
                     # timed as the server runs it: one CUDA graph replay per step (GPU time alone,
                     # no launch or guard overhead)
                     try:
-                        side = torch.cuda.Stream()
-                        side.wait_stream(torch.cuda.current_stream())
-                        with torch.cuda.stream(side):
-                            for _ in range(2):
-                                call()
-                        torch.cuda.current_stream().wait_stream(side)
-                        graph = torch.cuda.CUDAGraph()
-                        with torch.cuda.graph(graph):
-                            call()
-                        call, row["timing"] = graph.replay, "cuda-graph replay"
+                        from hwai_models.tasks.diffusion_engine import StepGraph  # the server's own capture
+
+                        call, row["timing"] = StepGraph(call, (), capture=True).graph.replay, "cuda-graph replay"
                     except Exception as ex:  # noqa: BLE001 - time the plain calls instead
                         row["timing"] = f"calls (capture failed: {type(ex).__name__}: {str(ex)[:200]})"
                 ms = time_calls(call)

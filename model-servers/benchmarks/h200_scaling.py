@@ -197,16 +197,10 @@ def median_ms(torch: Any, call: Callable[[], Any], iters: int = 30, cuda: bool =
 
 def graph_replay_figures(torch: Any, fn: Any, x: Any, t: Any, e: Any, n: int, per_image: float, profile_size: int) -> dict[str, Any]:
     """The step for ``n`` images captured as a CUDA graph: its replay time, and its kernels by kind."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):  # warm on a side stream, as capture requires
-        for _ in range(2):
-            fn(x, t, encoder_hidden_states=e, return_dict=False)
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        fn(x, t, encoder_hidden_states=e, return_dict=False)
-    ms = median_ms(torch, graph.replay)
+    from hwai_models.tasks.diffusion_engine import StepGraph  # the server's own capture
+
+    graph = StepGraph(lambda x, t, e: fn(x, t, encoder_hidden_states=e, return_dict=False), (x, t, e), capture=True)
+    ms = median_ms(torch, graph.graph.replay)
     row: dict[str, Any] = {"ms": round(ms, 3), "tflops": round(per_image * n / ms / 1e9, 1), "msPerImage": round(ms / n, 3)}
     del graph
     if n == profile_size:
