@@ -43,14 +43,14 @@ def compile_module(module: Any, settings: Settings) -> Any:
     return torch.compile(module, mode=settings.compile_mode, dynamic=False if not settings.compile_dynamic else None, fullgraph=False)
 
 
-def float8_linears(module: Any) -> None:
+def float8_linears(module: Any, per_row: bool = False) -> None:
     """The module's linear layers in float8 (Hopper's FP8 tensor cores) with torchao: dynamic
-    per-tensor scales for activations and weights (per-row scales need bf16 weights)."""
+    per-tensor scales for activations and weights, or per-row ones (which need bf16 weights)."""
     try:
-        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerTensor, quantize_
+        from torchao.quantization import Float8DynamicActivationFloat8WeightConfig, PerRow, PerTensor, quantize_
     except ImportError as e:
         raise RuntimeError("HWAI_FP8=true needs torchao (pip install torchao)") from e
-    quantize_(module, Float8DynamicActivationFloat8WeightConfig(granularity=PerTensor()))
+    quantize_(module, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow() if per_row else PerTensor()))
 
 
 def mark_batch_dynamic(settings: Settings, *tensors: Any) -> None:
