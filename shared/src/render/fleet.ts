@@ -1,4 +1,4 @@
-import type { FleetSpec, Unit } from '../spec/schema.ts';
+import { KARPENTER_CONSOLIDATE_AFTER_SECONDS, type FleetSpec, type Unit } from '../spec/schema.ts';
 import { ACCELERATORS, FAMILIES, MODEL_TASKS, familyOf, shapeOf, type AcceleratorKind } from './catalog.ts';
 import { assertDeployable, targetGroupName, unitNamespace } from './deployable.ts';
 
@@ -10,9 +10,6 @@ import { assertDeployable, targetGroupName, unitNamespace } from './deployable.t
 
 /** The KEDA trigger reads the minute that ended this long ago or more (the simulator's KEDA reads the same). */
 export const KEDA_METRIC_END_TIME_OFFSET_SECONDS = 120;
-
-/** A node whose pods are gone is consolidated after this long (the simulator's Karpenter waits the same). */
-export const KARPENTER_CONSOLIDATE_AFTER_SECONDS = 300;
 
 export interface KubernetesObject {
   apiVersion: string;

@@ -2,9 +2,9 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { KARPENTER_CONSOLIDATE_AFTER_SECONDS, KEDA_METRIC_END_TIME_OFFSET_SECONDS } from '../render/fleet.ts';
+import { KEDA_METRIC_END_TIME_OFFSET_SECONDS } from '../render/fleet.ts';
 import { DEFAULT_FLEET_PATH, loadFleetSpec, parseFleetSpec } from '../spec/load.ts';
-import type { FleetSpec } from '../spec/schema.ts';
+import { EMPTY_NODE_SECONDS, type FleetSpec } from '../spec/schema.ts';
 import { InputValidationError, readYamlFile, validate } from '../spec/validation.ts';
 
 /** A simulator scenario (DESIGN §6): demand per service, capacity limits over time, start-up times. */
@@ -71,7 +71,7 @@ export const ScenarioSchema = z
     metricDelaySeconds: z.number().int().min(0).max(900).default(120),
     /** Seconds an empty node lives until Karpenter has consolidated and terminated it (billed until then):
      *  the rendered NodePools' consolidateAfter plus about 90 s of disruption checks, drain and termination. */
-    consolidationSeconds: z.number().int().min(0).max(3600).default(KARPENTER_CONSOLIDATE_AFTER_SECONDS + 90),
+    consolidationSeconds: z.number().int().min(0).max(3600).default(EMPTY_NODE_SECONDS),
     /** The target groups' health checks and the ALB's idle time-out, as the stack deploys them (infra/lib/cluster/ingress.ts). */
     alb: z
       .object({

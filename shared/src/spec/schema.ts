@@ -11,6 +11,11 @@ const dnsName = z.string().regex(nameRe, 'expected a lowercase DNS-1123 name (a-
 export const ACCELERATOR_FAMILIES = ['inf2', 'trn1', 'g5', 'g6', 'g6e', 'p4d', 'p5', 'cpu'] as const;
 export const POLICY_KINDS = ['static-cost', 'static-capacity', 'step', 'step-headroom', 'optimizer'] as const;
 
+/** The rendered NodePools' consolidateAfter (render/fleet.ts): an empty node goes after this long. */
+export const KARPENTER_CONSOLIDATE_AFTER_SECONDS = 300;
+/** How long an empty node lives, billed: consolidateAfter plus about 90 s of disruption checks, drain and termination. */
+export const EMPTY_NODE_SECONDS = KARPENTER_CONSOLIDATE_AFTER_SECONDS + 90;
+
 export const ListenerRuleRefSchema = z
   .object({
     /** ARN of the ALB listener rule that forwards this service; absent for the listener's default action. */
@@ -89,7 +94,7 @@ export const PolicySchema = z
      * drain and termination). A probe pod could land on such a node and prove nothing, so a short
      * pool is probed only this long after its pods last went down.
      */
-    emptyNodeSeconds: z.number().int().min(0).max(3600).default(390),
+    emptyNodeSeconds: z.number().int().min(0).max(3600).default(EMPTY_NODE_SECONDS),
     /** optimizer: per-pod load as a fraction of maxRpm that routing aims for. */
     targetUtilization: z.number().gt(0).max(1).default(0.9),
     /** optimizer: the seed objective's λ, dollars of cost worth one request per minute of throughput. */
