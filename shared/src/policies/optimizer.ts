@@ -54,7 +54,7 @@ export function optimizer(ctx: PolicyContext): PolicyProposal {
 
   const horizonSeconds = Math.max(...ordered.map((u) => horizonOf(ctx, u)));
   const live = liveRpm(ctx, ordered, ctx.demandRpm === null ? null : demandNow);
-  const atMost = trimmedMaxima(ctx, ordered, shares, live, forecastIn(horizonSeconds) > demand + 1e-9);
+  const atMost = trimmedMaxima(ctx, shares, live, forecastIn(horizonSeconds) > demand + 1e-9);
   // Fast up, slow down.
   const floors: Record<string, number> = {};
   const scaling: Record<string, UnitScaling> = {};
@@ -102,14 +102,19 @@ function releasedMax(u: Unit): number {
  * once. While the forecast grows the unit's own maximum stays, so the HPA can add pods between
  * ticks; and with the demand or the live weights unread nothing is trimmed.
  */
-function trimmedMaxima(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, shares: Record<string, number>, live: ((u: Unit) => number) | null, growing: boolean): (u: Unit) => number {
+function trimmedMaxima(ctx: PolicyContext, shares: Record<string, number>, live: ((u: Unit) => number) | null, growing: boolean): (u: Unit) => number {
   if (growing || live === null) return (u) => u.maxReplicas;
   const util = ctx.settings.targetUtilization;
   return (u) => {
     const traffic = Math.max(shares[u.name] ?? 0, live(u));
-    const needed = Math.max(Math.ceil(traffic / (u.maxRpm * util) - 1e-9), probeFloor(ctx.state.pools, u.name), u.minReplicas, 1);
+    const needed = Math.max(podsFor(traffic, u, util), probeFloor(ctx.state.pools, u.name), u.minReplicas, 1);
     return Math.min(u.maxReplicas, needed);
   };
+}
+
+/** Whole pods that carry `rpm` at `util` of the unit's breaking point (a hair over a whole pod is not another). */
+function podsFor(rpm: number, u: Unit, util: number): number {
+  return Math.ceil(rpm / (u.maxRpm * util) - 1e-9);
 }
 
 /** Each unit's live share of `demand` (its forward weight over all); null when the demand or any weight is unread. */
@@ -195,16 +200,17 @@ function planFloors(
   const canGet = (u: Unit) => (limited(u) ? keptPods(ctx.observed.get(u.name)) : u.maxReplicas) * u.maxRpm * util;
   const fills = new Map<number, Record<string, number>>();
   const floors: Record<string, number> = {};
-  const carried = carriedNow(ctx, ordered, ready);
+  const runningRpm = (u: Unit) => ready(u) * u.maxRpm * util;
+  const carried = carriedNow(ctx, ordered, runningRpm);
   for (const u of ordered) {
     const h = horizonOf(ctx, u);
     const amount = forecastIn(h);
     const share = ctx.settings.maxFamilyShare;
     if (!fills.has(h)) {
       const alloc = waterFill(amount, worthIt, share < 1 ? [withinFamilyShare(canGet, share * amount, worthIt), canGet] : [canGet]).alloc;
-      fills.set(h, keepWhatMovesDoNotPayFor(ctx, worthIt, alloc, (u) => ready(u) * u.maxRpm * util, carried));
+      fills.set(h, keepWhatMovesDoNotPayFor(ctx, worthIt, alloc, runningRpm, carried));
     }
-    floors[u.name] = Math.max(0, Math.ceil((fills.get(h)![u.name] ?? 0) / (u.maxRpm * util) - 1e-9));
+    floors[u.name] = Math.max(0, podsFor(fills.get(h)![u.name] ?? 0, u, util));
   }
   return floors;
 }
@@ -257,9 +263,9 @@ function keepWhatMovesDoNotPayFor(
  * its ready pods serve at the target utilisation. Pods that carry none (a warm reserve, pods
  * being released) are not traffic a move would take away. Unread weights or demand: none.
  */
-function carriedNow(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, ready: (u: Unit) => number): (u: Unit) => number {
+function carriedNow(ctx: PolicyContext, ordered: ReadonlyArray<Unit>, runningRpm: (u: Unit) => number): (u: Unit) => number {
   const live = liveRpm(ctx, ordered, ctx.demandRpm);
-  return (u) => (live === null ? 0 : Math.min(live(u), ready(u) * u.maxRpm * ctx.settings.targetUtilization));
+  return (u) => (live === null ? 0 : Math.min(live(u), runningRpm(u)));
 }
 
 /**
