@@ -12,6 +12,7 @@ mean batch of 2.16, i.e. 6.4 + 3.5 ms per image) it predicts p99 0.88 s at 250/m
     python benchmarks/batching_model.py                      # the curves in the README
     python benchmarks/batching_model.py --scale 0.8          # the measured static curve x 0.8
     python benchmarks/batching_model.py --bound 0.85         # each curve also with HWAI_LATENCY_TARGET_S
+    python benchmarks/batching_model.py --window 300         # one calibration step's p99 and its spread
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ sys.path.insert(0, str(HERE.parent))
 from hwai_models.batch_bound import InFlight, StepTimes, joinable  # noqa: E402
 
 
-def p99_latency(
-    rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, steps: int = 25, max_batch: int = 8, jobs: int = 60000, seed: int = 1, bound_s: float = 0.0
-) -> float:
-    """The p99 latency over ``jobs`` Poisson arrivals. ``bound_s`` > 0 admits as the engine does
-    with HWAI_LATENCY_TARGET_S (``batch_bound.joinable``, with the step times known exactly)."""
+def latencies(
+    rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, steps: int = 25, max_batch: int = 8, jobs: int = 60000, seed: int = 1, bound_s: float = 0.0,
+    pause_every_s: float = 0.0, pause_s: float = 0.0,
+) -> list[float]:
+    """The latencies of ``jobs`` Poisson arrivals in the order they finish, the first 1,000 (the
+    empty start) left out. ``bound_s`` > 0 admits as the engine does with HWAI_LATENCY_TARGET_S
+    (``batch_bound.joinable``, with the step times known exactly). ``pause_every_s`` > 0 stalls the
+    loop for ``pause_s`` that often (a full garbage collection holding the GIL), requests arriving
+    meanwhile."""
     rng = random.Random(seed)
     lam = rate_per_min / 60
     t, arrivals = 0.0, []
@@ -43,7 +48,11 @@ def p99_latency(
     for n in range(1, max_batch + 1):
         times.observe(n, step_ms(n) / 1000)
     now, i, active, waiting, lat = 0.0, 0, [], [], []
+    next_pause = pause_every_s if pause_every_s > 0 else float("inf")
     while len(lat) < jobs:
+        while next_pause <= now:  # the pauses come at fixed times, busy or idle
+            now = max(now, next_pause + pause_s)
+            next_pause += pause_every_s
         while i < jobs and arrivals[i] <= now:
             waiting.append(arrivals[i])
             i += 1
@@ -58,8 +67,20 @@ def p99_latency(
             j[1] -= 1
         lat += [now - j[0] + overhead_s for j in active if j[1] == 0]
         active = [j for j in active if j[1] > 0]
-    lat = sorted(lat[1000:])  # past the empty start
+    return lat[1000:]
+
+
+def p99_latency(rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, **kw: float) -> float:
+    """The long-run p99 latency (:func:`latencies`, the same arguments)."""
+    lat = sorted(latencies(rate_per_min, step_ms, overhead_s, **kw))  # type: ignore[arg-type]
     return lat[int(0.99 * len(lat))]
+
+
+def window_p99s(lat: list[float], window: int = 300) -> list[float]:
+    """The p99 of each run of ``window`` consecutive requests, as the calibrator judges one step
+    (its 3rd slowest of 300): how far one measurement's p99 strays from the long-run one."""
+    k = max(1, window - int(0.99 * window))  # 300 -> the 3rd slowest
+    return [sorted(lat[i : i + window])[-k] for i in range(0, len(lat) - window + 1, window)]
 
 
 def measured_static(sizes: dict[str, dict[str, float]]) -> Callable[[int], float]:
@@ -87,6 +108,10 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="the worst p99 over this many arrival seeds")
     p.add_argument("--bound", type=float, action="append", help="also each curve with the batch bound at this latency target (s); repeatable")
     p.add_argument("--max-batch", type=int, default=8, help="HWAI_MAX_BATCH_SIZE (8 in every H200 server run)")
+    p.add_argument("--window", type=int, default=0, help="instead: how the p99 of one calibration step of this many requests spreads, and the chance that 3 of 3 pass")
+    p.add_argument("--slo", type=float, default=0.9)
+    p.add_argument("--pause-every", type=float, default=0.0, help="with --window: the loop stalls every this many seconds ...")
+    p.add_argument("--pause", type=float, default=0.0, help="... for this long (a full garbage collection: benchmarks/gc_pause.py)")
     a = p.parse_args()
 
     sizes = json.loads(Path(a.scaling).read_text())["sizes"]
@@ -99,6 +124,9 @@ def main() -> None:
     for s in a.scale or [0.85, 0.8, 0.7]:
         curves[f"static curve x {s}"] = lambda n, s=s: static(n) * s
     rates = [float(r) for r in a.rates.split(",")]
+    if a.window:
+        print_windows(curves, rates, a)
+        return
     print("| step cost | " + " | ".join(f"{r:g}/min" for r in rates) + " |")
     print("| --- |" + " ---: |" * len(rates))
     for name, f in curves.items():
@@ -106,6 +134,19 @@ def main() -> None:
             cells = [max(p99_latency(r, f, a.overhead, max_batch=a.max_batch, seed=s, bound_s=bound) for s in range(1, a.seeds + 1)) for r in rates]
             label = f"{name}, batch bound {bound} s" if bound else name
             print(f"| {label} | " + " | ".join(f"{c:.2f} s" for c in cells) + " |")
+
+
+def print_windows(curves: dict[str, Callable[[int], float]], rates: list[float], a: argparse.Namespace) -> None:
+    """Per curve and rate: the long-run p99, the median and 90th percentile of the p99 one step of
+    ``a.window`` requests measures, and the chance that one step, and three in a row, pass."""
+    print(f"| step cost | images/min | long-run p99 | one step's p99 ({a.window} requests): median, p90 | a step passes | 3 of 3 pass |")
+    print("| --- | ---: | ---: | --- | ---: | ---: |")
+    for name, f in curves.items():
+        for r in rates:
+            lat = [x for s in range(1, a.seeds + 1) for x in latencies(r, f, a.overhead, max_batch=a.max_batch, seed=s, pause_every_s=a.pause_every, pause_s=a.pause)]
+            w = sorted(window_p99s(lat, a.window))
+            ok = sum(x <= a.slo for x in w) / len(w)
+            print(f"| {name} | {r:g} | {sorted(lat)[int(0.99 * len(lat))]:.2f} s | {w[len(w) // 2]:.2f} s, {w[int(0.9 * len(w))]:.2f} s | {ok:.0%} | {ok ** 3:.0%} |")
 
 
 if __name__ == "__main__":

@@ -191,6 +191,52 @@ def unet_bench(a: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- server + calibrator
 
 
+def start_server(port: int, env_extra: dict[str, str], stdout: Path, stderr: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update({"HWAI_PORT": str(port), "HWAI_HOST": "127.0.0.1", "HWAI_DRAIN_SECONDS": "0", "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])})
+    env.update(env_extra)
+    return subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=open(stdout, "w"), stderr=open(stderr, "w"), cwd=str(ROOT))
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def prefill(a: argparse.Namespace, out: Path, env_extra: dict[str, str], buckets: list[int]) -> dict[str, Any]:
+    """Fill Inductor's cache (TORCHINDUCTOR_CACHE_DIR) with every bucket's static compilation at
+    once: one server per bucket, each compiling its one size, in parallel. The measured server then
+    loads each size from the cache instead of compiling them one after another (~60-80 s each)."""
+    import httpx
+
+    t0 = time.time()
+    procs = {k: start_server(a.port + 1 + k, {**env_extra, "HWAI_STEP_BUCKETS": str(k), "HWAI_MAX_BATCH_SIZE": str(k)}, Path(os.devnull), out / f"prefill-{k}.log") for k in buckets}
+    ready: dict[int, float] = {}
+    try:
+        while len(ready) < len(procs) and time.time() - t0 < a.ready_timeout:
+            for k, proc in procs.items():
+                if k in ready or proc.poll() is not None:
+                    continue
+                try:
+                    if httpx.get(f"http://127.0.0.1:{a.port + 1 + k}/readiness", timeout=2).status_code == 200:
+                        ready[k] = round(time.time() - t0, 1)
+                except httpx.HTTPError:
+                    pass
+            if all(k in ready or p.poll() is not None for k, p in procs.items()):
+                break
+            time.sleep(1)
+    finally:
+        stop(list(procs.values()))
+    res = {"buckets": buckets, "readyAfterS": ready, "failed": sorted(set(procs) - set(ready)), "seconds": round(time.time() - t0, 1)}
+    log(f"prefill: {res}")
+    return res
+
+
 def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str], body: dict[str, Any], calib: list[str]) -> dict[str, Any]:
     import httpx
 
@@ -198,15 +244,14 @@ def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str],
 
     out = Path(a.out) / name
     out.mkdir(parents=True, exist_ok=True)
-    port = str(a.port)
-    env = dict(os.environ)
-    env.update({"HWAI_PORT": port, "HWAI_HOST": "127.0.0.1", "HWAI_DRAIN_SECONDS": "0", "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])})
-    env.update(env_extra)
+    res: dict[str, Any] = {"env": env_extra}
+    buckets = [int(k) for k in env_extra.get("HWAI_STEP_BUCKETS", "").split(",") if k.strip()]
+    if a.prefill and buckets and env_extra.get("HWAI_COMPILE_DYNAMIC") == "false":
+        res["prefill"] = prefill(a, out, env_extra, buckets)
     emf_path, log_path = out / "emf.jsonl", out / "server.log"
     t_start = time.time()
-    proc = subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=open(emf_path, "w"), stderr=open(log_path, "w"), cwd=str(ROOT))
-    url = f"http://127.0.0.1:{port}"
-    res: dict[str, Any] = {"env": env_extra}
+    proc = start_server(a.port, env_extra, emf_path, log_path)
+    url = f"http://127.0.0.1:{a.port}"
     try:
         ready = False
         while time.time() - t_start < a.ready_timeout:
@@ -248,11 +293,7 @@ def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str],
         res["cutShort"] = cal.get("cutShort")
         res["method"] = cal.get("method")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop([proc])
     # EMF sanity: every line parses and carries the dimensions
     n_ok = n_err = 0
     for line in emf_path.read_text().splitlines():
@@ -279,6 +320,9 @@ def sd_phase(a: argparse.Namespace, backend: str, unit_extra: dict[str, str], na
     if a.tiny:
         env["HWAI_UNIT"] = f"sd21-tiny-{backend}"
     env.update(unit_extra)
+    for kv in a.server_env:
+        k, _, v = kv.partition("=")
+        env[k] = v
     calib = ["--slo", str(a.slo), "--start-rpm", str(a.sd_start_rpm if backend == "cuda" else a.sd_triton_start_rpm), "--growth", str(a.growth), "--step-seconds", str(a.step_seconds), "--refine", str(a.refine), "--cooldown", "1", "--timeout", "30", "--min-requests", str(a.min_requests), "--repeat", str(a.repeat), "--seed", str(a.seed), "--max-rpm", str(a.max_rpm), "--descend", str(a.descend)]
     body = dict(SD_BODY)
     if a.tiny:
@@ -357,7 +401,7 @@ def record_result(a: argparse.Namespace, res: dict[str, Any], backend: str) -> N
     save(Path(a.out), "results.json", doc)
 
 
-LEVER_VARS = ("HWAI_COMPILE_MODE", "HWAI_CHANNELS_LAST", "HWAI_FUSE_QKV", "HWAI_COMPILE_VAE", "HWAI_FP8", "HWAI_STEP_GRAPHS", "HWAI_COMPILE_DYNAMIC", "HWAI_STEP_BUCKETS", "HWAI_LATENCY_TARGET_S")
+LEVER_VARS = ("HWAI_CUDNN_BENCHMARK", "HWAI_INDUCTOR_OPTIONS", "HWAI_COMPILE_MODE", "HWAI_CHANNELS_LAST", "HWAI_FUSE_QKV", "HWAI_COMPILE_VAE", "HWAI_FP8", "HWAI_STEP_GRAPHS", "HWAI_COMPILE_DYNAMIC", "HWAI_STEP_BUCKETS", "HWAI_LATENCY_TARGET_S")
 BEGIN, END = "<!-- results.json: begin (generated by h200_bench.py --table) -->", "<!-- results.json: end -->"
 
 
@@ -439,6 +483,8 @@ def main() -> int:
     p.add_argument("--max-rpm", type=float, default=1e6, help="calibrator: highest rate tried (to re-measure one rate: --sd-triton-start-rpm R --max-rpm R)")
     p.add_argument("--table", type=Path, help="only (re)write README.md's table from this results.json, and stop")
     p.add_argument("--ready-timeout", type=float, default=300.0)
+    p.add_argument("--prefill", action="store_true", help="static buckets: compile every bucket at once, one server each, into Inductor's cache before the measured server starts")
+    p.add_argument("--server-env", action="append", default=[], metavar="HWAI_X=V", help="another server setting for the SD phases (a lever: recorded in results.json)")
     a = p.parse_args()
     if a.table:
         update_readme(a.table, HERE / "h200" / "README.md")

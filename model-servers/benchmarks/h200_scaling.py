@@ -76,6 +76,8 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=1e9, help="stop starting sizes after this many seconds")
     p.add_argument("--image-size", type=int, default=512, help="the images' side (latents are 1/8 of it): the workload is 512x512 whatever the UNet's config says")
     p.add_argument("--tiny", action="store_true", help="rehearse on the CPU with the tiny test model (no CUDA graphs, no profile)")
+    p.add_argument("--cudnn-benchmark", action="store_true", help="also time each size with cuDNN's autotuner on (torch.backends.cudnn.benchmark), same compiled code")
+    p.add_argument("--inductor", default="", help="Inductor options for the compilation, as the server's HWAI_INDUCTOR_OPTIONS: e.g. conv_1x1_as_mm=true,coordinate_descent_tuning=true")
     a = p.parse_args()
 
     import torch
@@ -87,6 +89,9 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     torch._dynamo.config.cache_size_limit = 64
+    from hwai_models.backends import inductor_options, set_inductor_options
+
+    set_inductor_options(inductor_options(a.inductor))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     sd = Path(a.work) / ("sd-tiny" if a.tiny else "sd21")
@@ -96,6 +101,7 @@ def main() -> None:
     res: dict[str, Any] = {
         "gpu": "cpu (tiny rehearsal)" if a.tiny else torch.cuda.get_device_name(), "torch": torch.__version__, "dtype": a.dtype, "fp8": a.fp8,
         "fusedQkv": not a.no_fused_qkv, "mode": a.mode, "dynamicBatch": a.dynamic, "channelsLast": a.channels_last,
+        "inductor": inductor_options(a.inductor),
         "timing": f"median of 30 CUDA-graph replays, {'one compilation dynamic in the batch' if a.dynamic else 'static shapes'}", "sizes": {},
     }
     save = lambda: (out / "scaling.json").write_text(json.dumps(res, indent=2))  # noqa: E731
@@ -162,6 +168,10 @@ def main() -> None:
                     row.update({"ms": round(ms, 3), "tflops": round(per_image * n / ms / 1e9, 4), "msPerImage": round(ms / n, 3)})
                 else:
                     row.update(graph_replay_figures(torch, fn, x, t, e, n, per_image, a.profile_size))
+                    if a.cudnn_benchmark:  # the same compiled code, cuDNN picking its convolutions by timing them
+                        torch.backends.cudnn.benchmark = True
+                        row["cudnnBenchmarkMs"] = graph_replay_figures(torch, fn, x, t, e, n, per_image, 0)["ms"]
+                        torch.backends.cudnn.benchmark = False
             log(f"{n} images: {row}")
         except Exception as ex:  # noqa: BLE001 - a size that fails is a figure too
             row["error"] = f"{type(ex).__name__}: {str(ex)[:400]}"

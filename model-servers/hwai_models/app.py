@@ -34,7 +34,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from .admission import Overloaded
 from .batching import EngineFailed
 from .config import Settings
+from . import gc_pauses
 from .emf import EmfLogger
+from .gc_pauses import GcPauses
 from .tasks import InputError, Runner, runner_for
 from .ui import PAGE
 
@@ -114,6 +116,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
     runner = runner or runner_for(settings)
     emf = emf or EmfLogger(settings.service, settings.unit)
     state = ServerState()
+    gc_stats = GcPauses().install()
     routes = {runner.route, "/invocations"}
     max_body = (settings.max_image_bytes * 4) // 3 + 256 * 1024
 
@@ -132,6 +135,8 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
                 if len(reqs) > 1:
                     await asyncio.gather(*(runner.infer(r) for r in reqs[1:]))
             runner.warmed()
+            if settings.gc_freeze:
+                gc_pauses.freeze()
             state.warm = True
             state.ready_at = time.time()
             log.info("warm-up done in %.1f s: ready", time.perf_counter() - t1)
@@ -153,6 +158,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
                 await runner.stop()
             except Exception:  # noqa: BLE001
                 log.exception("stopping the runner failed")
+            gc_stats.uninstall()
 
     app = FastAPI(title="hwai model server", version="0.1.0", lifespan=lifespan)
     app.state.hwai = state
@@ -194,7 +200,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
             "model": runner.model_path or s.model_id,
             "maxBatchSize": s.max_batch_size,
             "ready": state.ready,
-            "stats": runner.info(),
+            "stats": {**runner.info(), **gc_stats.stats()},
         }
 
     @app.get("/ui", include_in_schema=False)

@@ -43,6 +43,54 @@ def compile_module(module: Any, settings: Settings) -> Any:
     return torch.compile(module, mode=settings.compile_mode, dynamic=False if not settings.compile_dynamic else None, fullgraph=False)
 
 
+def configure_torch(settings: Settings) -> None:
+    """Process-wide switches the GPU levers need, before anything is compiled or run: cuDNN's
+    autotuner (HWAI_CUDNN_BENCHMARK) and Inductor's options (HWAI_INDUCTOR_OPTIONS, triton)."""
+    if settings.backend not in (Backend.CUDA, Backend.TRITON):
+        return
+    import torch
+
+    torch.backends.cudnn.benchmark = settings.cudnn_benchmark
+    if settings.backend == Backend.TRITON:
+        set_inductor_options(inductor_options(settings.inductor_options))
+
+
+def inductor_options(text: str) -> dict[str, bool | int | float | str]:
+    """``"a=true,b=4"`` (HWAI_INDUCTOR_OPTIONS) as Inductor config values: true/false as booleans,
+    numbers as numbers, anything else as a string."""
+    opts: dict[str, bool | int | float | str] = {}
+    for item in filter(None, (i.strip() for i in text.split(","))):
+        name, _, raw = (x.strip() for x in item.partition("="))
+        low = raw.lower()
+        if low in ("true", "false"):
+            opts[name] = low == "true"
+        else:
+            try:
+                opts[name] = int(raw)
+            except ValueError:
+                try:
+                    opts[name] = float(raw)
+                except ValueError:
+                    opts[name] = raw
+    return opts
+
+
+def set_inductor_options(opts: dict[str, Any]) -> None:
+    """Set Inductor's config for every later compilation; a name Inductor lacks is an error that
+    names it (a typo would otherwise be a lever silently not pulled)."""
+    if not opts:
+        return
+    import torch._inductor.config as cfg
+
+    for name, value in opts.items():
+        owner, _, attr = name.rpartition(".")
+        target = getattr(cfg, owner) if owner else cfg
+        if not hasattr(target, attr):
+            raise ValueError(f"HWAI_INDUCTOR_OPTIONS: Inductor has no option {name!r}")
+        setattr(target, attr, value)
+    log.info("Inductor options: %s", opts)
+
+
 def float8_linears(module: Any, per_row: bool = False) -> None:
     """The module's linear layers in float8 (Hopper's FP8 tensor cores) with torchao: dynamic
     per-tensor scales for activations and weights, or per-row ones (which need bf16 weights)."""

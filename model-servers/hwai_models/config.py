@@ -89,6 +89,12 @@ class Settings(BaseModel):
     # torch.compile options for the triton backend.
     compile_mode: str = Field(default="default", pattern=r"^(default|reduce-overhead|max-autotune|max-autotune-no-cudagraphs)$")
     compile_dynamic: bool = True
+    # Inductor's own options for every torch.compile (triton), "name=value,...": e.g.
+    # conv_1x1_as_mm=true,coordinate_descent_tuning=true. A name Inductor lacks fails at start-up.
+    inductor_options: str = Field(default="", pattern=r"^\s*([A-Za-z_][\w.]*\s*=\s*[\w.+-]+\s*(,\s*[A-Za-z_][\w.]*\s*=\s*[\w.+-]+\s*)*)?$")
+    # cuda/triton: cuDNN times its algorithms for each convolution shape and keeps the fastest
+    # (torch.backends.cudnn.benchmark), instead of choosing by heuristics.
+    cudnn_benchmark: bool = False
     # GPU levers for the diffusion engine (measured on the H200: benchmarks/h200/README.md).
     # channels_last "auto": on for eager cuda, off for triton (Inductor's UNet step at 4 images:
     # 20.7 ms contiguous, 25.8 ms channels-last).
@@ -108,6 +114,11 @@ class Settings(BaseModel):
     # empty: every size from 1 to HWAI_MAX_BATCH_SIZE. With HWAI_COMPILE_DYNAMIC=false each bucket
     # is one static-shape compilation.
     step_buckets: str = Field(default="", pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$")
+
+    # After the warm-up, freeze every object alive (the model, the compiler's graphs) out of the
+    # garbage collector's reach: a full collection that walks them stalls the server for half a
+    # second (gc_pauses.py). /info's stats show the collections' pauses either way.
+    gc_freeze: bool = True
 
     # Warm-up: inferences run before /readiness says yes.
     warmup_runs: int = Field(default=1, ge=1, le=100)
@@ -172,7 +183,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: object) -> 
             raw[name] = env[key]
     if "offline" not in raw and env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         raw["offline"] = True
-    for k in ("offline", "compile_dynamic", "fuse_qkv", "compile_vae", "fp8", "step_graphs"):
+    for k in ("offline", "compile_dynamic", "fuse_qkv", "compile_vae", "fp8", "step_graphs", "cudnn_benchmark", "gc_freeze"):
         if isinstance(raw.get(k), str):
             s = str(raw[k]).strip().lower()
             if s not in _BOOL:

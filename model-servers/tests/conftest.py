@@ -46,7 +46,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def settings_for(task: str, model_dir: Path | None, **kw: Any) -> Settings:
-    base: dict[str, Any] = dict(task=task, service="svc", unit=f"svc-cpu-{task}", model_dir=str(model_dir) if model_dir else None, image_size=32, default_steps=4, max_steps=10, batch_wait_ms=10.0, max_batch_size=8)
+    base: dict[str, Any] = dict(task=task, service="svc", unit=f"svc-cpu-{task}", model_dir=str(model_dir) if model_dir else None, image_size=32, default_steps=4, max_steps=10, batch_wait_ms=10.0, max_batch_size=8, gc_freeze=False)  # freezing is process-wide: tested in its own process
     base.update(kw)
     return load_settings({}, **base)
 

@@ -53,3 +53,23 @@ def test_the_measured_curve_is_interpolated_and_extended_past_its_last_size() ->
     assert f(1) == 10.0  # batch 1 runs as 2
     assert f(3) == pytest.approx(14.0)
     assert f(10) == pytest.approx(36.0)  # the last slope, 3 ms per image
+
+
+def test_one_step_of_300_requests_judges_its_third_slowest_and_strays_from_the_long_run_p99() -> None:
+    assert batching_model.window_p99s([float(i) for i in range(600)], 300) == [297.0, 597.0]
+    lat = batching_model.latencies(300, lambda n: 3.7 + 3.5 * n, overhead_s=0.1, jobs=12000)
+    long_run = sorted(lat)[int(0.99 * len(lat))]
+    steps = batching_model.window_p99s(lat, 300)
+    assert len(steps) == len(lat) // 300
+    # the same server and rate measure p99s on both sides of the long-run figure: a single
+    # calibration step cannot tell 0.1 s apart, which is why the breaking point is repeated
+    assert min(steps) < long_run < max(steps)
+    assert max(steps) - min(steps) > 0.1
+
+
+def test_a_stalled_loop_delays_the_requests_in_flight_by_the_stall() -> None:
+    # one request a minute on a 10 ms step, a 0.5 s stall every 2 s: some request waits one out
+    calm = batching_model.latencies(1, lambda n: 10.0, overhead_s=0.0, jobs=1300, seed=3)
+    stalled = batching_model.latencies(1, lambda n: 10.0, overhead_s=0.0, jobs=1300, seed=3, pause_every_s=2.0, pause_s=0.5)
+    assert max(calm) == pytest.approx(0.25)
+    assert max(stalled) > 0.25 + 0.5 - 0.010  # the pause begins at most one step before the loop sees it

@@ -75,6 +75,28 @@ def test_sigterm_drains_then_exits() -> None:
     assert "draining" in err
 
 
+def test_ready_server_has_frozen_its_objects_and_reports_collector_pauses() -> None:
+    """After the warm-up the server freezes what is alive (the model, the compiler's graphs) out of
+    the collector's reach, and /info's stats count every collection's pause; HWAI_GC_FREEZE=false
+    leaves the collector as it was."""
+    env = {"HWAI_TASK": "sleep", "HWAI_SERVICE": "calib", "HWAI_UNIT": "calib-cpu", "HWAI_SLEEP_MS": "1"}
+    frozen = {}
+    for freeze in (True, False):
+        proc, url = start({**env, "HWAI_GC_FREEZE": str(freeze).lower()})
+        try:
+            stats = httpx.get(url + "/info").json()["stats"]
+            frozen[freeze] = stats["gcFrozenObjects"]
+            assert stats["gcPauseSeconds"] >= stats["gcFullPauseSeconds"] >= 0
+            assert stats["maxGcPauseMs"] >= 0
+            if freeze:
+                assert stats["gcFullCollections"] >= 1  # the one just before the freeze, timed
+        finally:
+            proc.kill()
+            proc.wait(10)
+    assert frozen[True] > 10_000  # the app and the framework it imported, at least
+    assert frozen[False] < frozen[True] / 10  # (an imported library may freeze a few itself)
+
+
 def test_bad_configuration_exits_2() -> None:
     env = dict(os.environ, HWAI_TASK="sentiment", HWAI_SERVICE="s", HWAI_UNIT="u", HWAI_BACKEND="gpu9000", PYTHONPATH=str(ROOT))
     p = subprocess.run([sys.executable, "-m", "hwai_models.server"], env=env, capture_output=True, text=True, timeout=60)

@@ -44,7 +44,13 @@ case "${1:-all}" in
   # channels-last (Inductor lays convolutions out channels-last only for static shapes)
   layouts)    timeout 280 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/dynamic" --dynamic --sizes 2,4,8,12 --budget 270 || true
               timeout 280 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/dynamic-cl" --dynamic --channels-last --sizes 2,4,8,12 --budget 270 || true ;;
-  # next (not run yet): a static graph for every batch size 2..8 (1 runs as 2). Run it twice in a
-  # row on one warm machine: the first call fills .inductor-cache, the second starts in a fraction
-  static-all) python3 benchmarks/h200_bench.py --phases build,sd-triton-static --step-buckets 2,3,4,5,6,7,8 --work /tmp/hb --out "$OUT" --budget 570 --sd-triton-start-rpm 300 --growth 1.15 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 540 ;;
+  # a static graph for every batch size 2..8 (1 runs as 2), compiled in parallel into Inductor's
+  # cache first (--prefill), so that the server starts in minutes; START_RPM=R to begin elsewhere, and
+  # START_RPM=R MAX_RPM=R to measure rate R alone, three times (its repeats)
+  static-all) python3 benchmarks/h200_bench.py --phases build,sd-triton-static --step-buckets 2,3,4,5,6,7,8 --prefill --work /tmp/hb --out "$OUT" --budget 570 --sd-triton-start-rpm "${START_RPM:-300}" --max-rpm "${MAX_RPM:-1000000}" --growth 1.15 --step-seconds 20 --refine 0 --repeat 2 --min-requests 300 --sd-max-batch 8 --ready-timeout 300 ;;
+  # cuDNN's autotuner (each size timed with it off and on, same compiled code), and Inductor's
+  # tuning options from diffusers' fast-diffusion guide, each on the static step at 8 images
+  tuning)     timeout 230 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/default" --sizes 8,4,2 --cudnn-benchmark --budget 200 || true
+              timeout 165 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/conv1x1-coord" --sizes 8 --cudnn-benchmark --inductor conv_1x1_as_mm=true,coordinate_descent_tuning=true || true
+              timeout 150 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/freezing" --sizes 8 --cudnn-benchmark --inductor freezing=true || true ;;
 esac

@@ -81,6 +81,7 @@ class TextToImageRunner(BatchedRunner):
         from transformers import AutoTokenizer, CLIPTextModel
 
         torch.set_grad_enabled(False)
+        backends.configure_torch(s)
         dtype = backends.torch_dtype(s)
         dev = s.torch_device
 
