@@ -34,9 +34,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from .admission import Overloaded
 from .batching import EngineFailed
 from .config import Settings
-from . import gc_pauses
 from .emf import EmfLogger
-from .gc_pauses import GcPauses
+from .gc_pauses import GcPauses, freeze_alive
 from .tasks import InputError, Runner, runner_for
 from .ui import PAGE
 
@@ -136,7 +135,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
                     await asyncio.gather(*(runner.infer(r) for r in reqs[1:]))
             runner.warmed()
             if settings.gc_freeze:
-                gc_pauses.freeze()
+                freeze_alive()
             state.warm = True
             state.ready_at = time.time()
             log.info("warm-up done in %.1f s: ready", time.perf_counter() - t1)

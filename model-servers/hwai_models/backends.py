@@ -83,9 +83,11 @@ def set_inductor_options(opts: dict[str, Any]) -> None:
     import torch._inductor.config as cfg
 
     for name, value in opts.items():
-        owner, _, attr = name.rpartition(".")
-        target = getattr(cfg, owner) if owner else cfg
-        if not hasattr(target, attr):
+        *owners, attr = name.split(".")
+        target: Any = cfg
+        for part in owners:  # a nested option: triton.cudagraphs
+            target = getattr(target, part, None)
+        if target is None or not hasattr(target, attr):
             raise ValueError(f"HWAI_INDUCTOR_OPTIONS: Inductor has no option {name!r}")
         setattr(target, attr, value)
     log.info("Inductor options: %s", opts)

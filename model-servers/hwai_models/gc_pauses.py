@@ -7,7 +7,7 @@ compiled for 7 batch sizes (``benchmarks/gc_pause.py``). The GPU's loop waits as
 request in flight gets that much older: a p99 judged on 300 requests fails when one such pause
 falls in its window.
 
-``freeze()`` after the warm-up moves everything alive into a permanent generation, which no later
+``freeze_alive()`` after the warm-up moves everything alive into a permanent generation, which no later
 collection walks; ``GcPauses`` times every collection so that /info shows what is left.
 """
 
@@ -60,7 +60,7 @@ class GcPauses:
         }
 
 
-def freeze() -> int:
+def freeze_alive() -> int:
     """Collect what the warm-up left, then freeze every object alive: the model, the compiler's
     state. Returns how many objects no later collection will walk."""
     gc.collect()

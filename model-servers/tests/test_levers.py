@@ -29,6 +29,8 @@ def test_inductor_options_are_typed_and_a_misspelt_one_is_refused_by_name() -> N
         cfg.triton.cudagraphs = before
     with pytest.raises(ValueError, match="no option 'freezeing'"):
         backends.set_inductor_options({"freezeing": True})
+    with pytest.raises(ValueError, match="no option 'trition.cudagraphs'"):
+        backends.set_inductor_options({"trition.cudagraphs": True})
 
 
 def test_lever_settings_validate_their_environment_variables() -> None:

@@ -41,6 +41,7 @@ class _Batched(BatchedRunner):
 
         model = model.to(self.settings.torch_device).eval()
         torch.set_grad_enabled(False)
+        backends.configure_torch(self.settings)
         if self.settings.backend == Backend.TRITON:
             model.forward = backends.compile_module(model.forward, self.settings)
         return model

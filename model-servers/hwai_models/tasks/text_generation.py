@@ -71,6 +71,7 @@ class TextGenerationRunner(BatchedRunner):
             m = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=backends.torch_dtype(s))
             m = m.to(s.torch_device).eval()
             torch.set_grad_enabled(False)
+            backends.configure_torch(s)
             if s.backend == Backend.TRITON:
                 m.forward = torch.compile(m.forward, mode=s.compile_mode, dynamic=True)
             self.model = m
