@@ -8,6 +8,12 @@ again. A full collection holds the GIL: the diffusion engine's thread cannot que
 for that long, and every request in flight waits with it.
 
     python benchmarks/gc_pause.py --sizes 7 --out /tmp/gc.json
+
+``--serve N`` instead runs the real server (tiny SD 2.1-shaped model, CPU, 32x32, 25 steps) in its
+own process, sends it N requests (4 at a time), and reads from /info how many collections of each
+kind ran while it served them and the longest pause: with HWAI_GC_FREEZE=false and =true.
+
+    python benchmarks/gc_pause.py --serve 300
 """
 
 from __future__ import annotations
@@ -30,11 +36,80 @@ def full_collection_ms() -> float:
     return round(1000 * (time.perf_counter() - t), 1)
 
 
+def serve(n: int) -> list[dict[str, Any]]:
+    """The real server on the tiny model, ``n`` requests, the collector's counters over them."""
+    import asyncio
+    import os
+    import socket
+    import subprocess
+
+    import httpx
+
+    from hwai_models import tiny
+
+    work = Path(tempfile.mkdtemp(prefix="hwai-gc-"))
+    tiny.tiny_sd(work / "sd")
+    rows = []
+    for freeze in ("false", "true"):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        env = dict(os.environ, HWAI_TASK="text-to-image", HWAI_SERVICE="gc", HWAI_UNIT="gc-cpu", HWAI_MODEL_DIR=str(work / "sd"), HWAI_IMAGE_SIZE="32",
+                   HWAI_HOST="127.0.0.1", HWAI_PORT=str(port), HWAI_GC_FREEZE=freeze, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+        proc = subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=subprocess.DEVNULL, stderr=open(work / f"server-{freeze}.log", "w"))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                try:
+                    if httpx.get(url + "/readiness", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise SystemExit(f"server not ready: {(work / f'server-{freeze}.log').read_text()[-2000:]}")
+            before = httpx.get(url + "/info").json()["stats"]
+
+            async def load() -> None:
+                sem = asyncio.Semaphore(4)
+                async with httpx.AsyncClient(timeout=60) as client:
+
+                    async def one(i: int) -> None:
+                        async with sem:
+                            r = await client.post(url + "/v1/text-to-image", json={"prompt": f"a photo number {i}", "seed": i})
+                            r.raise_for_status()
+
+                    await asyncio.gather(*(one(i) for i in range(n)))
+
+            t0 = time.time()
+            asyncio.run(load())
+            after = httpx.get(url + "/info").json()["stats"]
+            row = {"HWAI_GC_FREEZE": freeze, "requests": n, "seconds": round(time.time() - t0, 1), "frozenObjects": after["gcFrozenObjects"],
+                   "fullCollections": after["gcFullCollections"] - before["gcFullCollections"],
+                   "fullCollectionSeconds": round(after["gcFullPauseSeconds"] - before["gcFullPauseSeconds"], 3),
+                   "allCollectionSeconds": round(after["gcPauseSeconds"] - before["gcPauseSeconds"], 3),
+                   "longestPauseMsSinceStart": after["maxGcPauseMs"]}
+            rows.append(row)
+            print(row, flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, default=7, help="compile batch sizes 1..N (static shapes)")
     p.add_argument("--out", help="also write the figures here (JSON)")
+    p.add_argument("--serve", type=int, default=0, help="instead: N requests through the real server, with and without the freeze")
     a = p.parse_args()
+    if a.serve:
+        rows = serve(a.serve)
+        if a.out:
+            Path(a.out).write_text(json.dumps({"machine": "this machine's CPU", "python": sys.version.split()[0], "rows": rows}, indent=1))
+        return
 
     import torch
     from diffusers import UNet2DConditionModel

@@ -111,6 +111,17 @@ async def client_gone(request: Request) -> None:
             return
 
 
+def server_timing(timings: Any, app_ms: float) -> str:
+    """The answer's ``Server-Timing`` header (W3C): ``app`` is the whole handler, then each
+    ``<name>_ms`` of the task's timings (text-to-image: ``queue`` before the batch, ``total`` from
+    submission to the image on the host, ``encode`` the image's encoding), so a client can tell
+    where a slow answer spent its time."""
+    parts = [f"app;dur={app_ms:.1f}"]
+    if isinstance(timings, dict):
+        parts += [f"{k[:-3]};dur={float(v):.1f}" for k, v in timings.items() if k.endswith("_ms") and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return ", ".join(parts)
+
+
 def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger | None = None) -> FastAPI:
     runner = runner or runner_for(settings)
     emf = emf or EmfLogger(settings.service, settings.unit)
@@ -207,6 +218,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
         return HTMLResponse(PAGE)
 
     async def serve(req: Any, request: Request) -> Response:
+        t0 = time.perf_counter()
         if not (state.loaded and state.warm) or state.failed:
             return JSONResponse({"error": "model not ready", "ready": False}, status_code=503, headers={"Retry-After": "5"})
         failed = runner.failure()
@@ -242,7 +254,7 @@ def create_app(settings: Settings, runner: Runner | None = None, emf: EmfLogger 
         except Exception as e:  # noqa: BLE001 - a JSON 500, logged, and counted like any answer
             log.error("inference failed: %s: %s\n%s", type(e).__name__, e, traceback.format_exc())
             return JSONResponse({"error": f"internal error ({type(e).__name__})"}, status_code=500)
-        return JSONResponse(out)
+        return JSONResponse(out, headers={"Server-Timing": server_timing(out.get("timings"), 1000 * (time.perf_counter() - t0))})
 
     model = runner.request_model
 

@@ -75,6 +75,28 @@ class Step:
     # The server's own counters (/info "stats") over this step alone: the difference of their
     # numeric values from the step's start to its end (batch sizes, GPU seconds, ...).
     server_stats: dict[str, float] = field(default_factory=dict)
+    # The step's slowest answered requests: latency, when they were sent (s into the step) and the
+    # server's own account of them (its Server-Timing header, ms by name), so a tail can be told
+    # apart: waiting for the batch, the steps, encoding, or outside the server.
+    slowest: list[dict[str, Any]] = field(default_factory=list)
+
+
+SLOWEST_KEPT = 5
+
+
+def parse_server_timing(header: str | None) -> dict[str, float]:
+    """``app;dur=812.3, queue;dur=12.0`` -> {"app": 812.3, "queue": 12.0}; anything else ignored."""
+    out: dict[str, float] = {}
+    for metric in (header or "").split(","):
+        name, *params = (p.strip() for p in metric.split(";"))
+        for param in params:
+            key, _, value = param.partition("=")
+            if name and key.strip() == "dur":
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    pass
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -111,7 +133,7 @@ class LoadTester:
             times = [phase + k / rate for k in range(n) if phase + k / rate < duration]
         else:
             times = sorted(self.rng.uniform(0, duration) for _ in range(n))
-        results: list[tuple[float, float, int]] = []  # (latency, completion offset, status)
+        results: list[tuple[float, float, int, float, str | None]] = []  # (latency, completion offset, status, send offset, Server-Timing)
         start = loop.time()
 
         lags: list[float] = []
@@ -119,14 +141,14 @@ class LoadTester:
         async def one(due: float) -> None:
             t_send = loop.time()
             lags.append(max(0.0, t_send - start - due))
-            status = 0
+            status, timing = 0, None
             try:
                 r = await client.post(self.url + self.route, json=self.body, timeout=self.timeout)
-                status = r.status_code
+                status, timing = r.status_code, r.headers.get("server-timing")
             except httpx.HTTPError:
                 status = 0
             done = loop.time()
-            results.append((done - t_send, done - start, status))
+            results.append((done - t_send, done - start, status, t_send - start, timing))
 
         tasks = []
         for at in times:
@@ -143,7 +165,7 @@ class LoadTester:
         lat_all: list[float] = []
         ok_lat: list[float] = []
         last_done = duration
-        for lat, done_at, status in results:
+        for lat, done_at, status, _, _ in results:
             key = str(status) if status else "conn-error"
             step.status_counts[key] = step.status_counts.get(key, 0) + 1
             if 200 <= status < 300:
@@ -160,6 +182,8 @@ class LoadTester:
         step.achieved_rpm = step.ok / last_done * 60.0
         step.p50, step.p95, step.p99 = (percentile(lat_all, q) for q in (50, 95, 99))
         step.mean = sum(ok_lat) / len(ok_lat) if ok_lat else math.inf
+        answered = sorted((r for r in results if 200 <= r[2] < 300), key=lambda r: -r[0])[:SLOWEST_KEPT]
+        step.slowest = [{"latencyS": round(lat, 4), "sentAtS": round(sent, 3), "serverTiming": parse_server_timing(timing)} for lat, _, _, sent, timing in answered]
         return step
 
 

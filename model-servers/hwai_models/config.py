@@ -116,9 +116,9 @@ class Settings(BaseModel):
     step_buckets: str = Field(default="", pattern=r"^\s*(\d+\s*(,\s*\d+\s*)*)?$")
 
     # After the warm-up, freeze every object alive (the model, the compiler's graphs) out of the
-    # garbage collector's reach: a full collection that walks them holds the GIL, and so the
-    # server, for 0.2-0.4 s on the CI machine with a tiny model (gc_pauses.py). /info's stats
-    # show the collections' pauses either way.
+    # garbage collector's reach: a full collection walking them would hold the GIL, and so the
+    # server, 0.2-0.4 s (the CI machine, a tiny model: gc_pauses.py), though serving rarely
+    # triggers one. /info's stats count the collections' pauses either way.
     gc_freeze: bool = True
 
     # Warm-up: inferences run before /readiness says yes.

@@ -1,14 +1,15 @@
-"""Python's garbage collector against the latency tail.
+"""Python's garbage collector and the latency tail: a guard and a gauge.
 
-A loaded and compiled model server holds about a million Python objects (the model's modules,
-dynamo's guards, Inductor's graphs, one set per compiled batch size). A full (generation 2)
-collection walks all of them while holding the GIL: 0.5-0.65 s on the CI machine for the tiny UNet
-compiled for 7 batch sizes (``benchmarks/gc_pause.py``). The GPU's loop waits as long, and every
-request in flight gets that much older: a p99 judged on 300 requests fails when one such pause
-falls in its window.
+A loaded and compiled model server holds hundreds of thousands of Python objects (the model's
+modules, dynamo's guards, Inductor's graphs, one set per compiled batch size). A full (generation
+2) collection walks all of them holding the GIL: 0.2-0.4 s on the CI machine for the tiny UNet
+compiled for 1..7 batch sizes (``benchmarks/gc_pause.py``), during which the diffusion engine
+cannot queue a step and every request in flight waits. Serving rarely triggers one (none in
+1,200 requests through the tiny server: ``gc_pause.py --serve``), but a process that allocates
+more per request would.
 
-``freeze_alive()`` after the warm-up moves everything alive into a permanent generation, which no later
-collection walks; ``GcPauses`` times every collection so that /info shows what is left.
+``freeze_alive()`` after the warm-up moves everything alive into a permanent generation, which no
+later collection walks; ``GcPauses`` times every collection so that /info shows what happens.
 """
 
 from __future__ import annotations

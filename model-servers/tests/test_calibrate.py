@@ -75,10 +75,14 @@ class QueueingServer(httpx.AsyncBaseTransport):
         if request.url.path == "/info":
             return httpx.Response(200, json={"unit": "calib-cpu", "route": "/v1/sleep", "stats": {"served": self.served, "note": "not a number"}})
         self.sem = self.sem or asyncio.Semaphore(self.workers)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
         async with self.sem:
+            t1 = loop.time()
             await asyncio.sleep(self.service_s)
         self.served += 1
-        return httpx.Response(200, json={"echo": json.loads(request.content)})
+        timing = f"queue;dur={1000 * (t1 - t0):.1f}, total;dur={1000 * (loop.time() - t0):.1f}"
+        return httpx.Response(200, json={"echo": json.loads(request.content)}, headers={"Server-Timing": timing})
 
 
 class StalledClient(httpx.AsyncBaseTransport):
@@ -135,6 +139,16 @@ def test_finds_known_breaking_point(tmp_path: Path) -> None:
     for s in steps:  # the client kept its schedule exactly
         assert s["sent_rpm"] == pytest.approx(s["offered_rpm"]) and s["max_send_lag_s"] < 1e-9 and not s["client_limited"], s
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+    # Each step keeps its slowest answers with the server's account of them: past the breaking
+    # point the tail is the server's queue, and the server's total is the whole latency.
+    failing = next(s for s in steps if not s["passed"])
+    slow = failing["slowest"]
+    assert len(slow) == calibrate.SLOWEST_KEPT and [r["latencyS"] for r in slow] == sorted((r["latencyS"] for r in slow), reverse=True)
+    assert slow[0]["latencyS"] == pytest.approx(failing["p99"], rel=0.5)
+    for r in slow:
+        assert r["serverTiming"]["total"] == pytest.approx(1000 * r["latencyS"], abs=0.2)
+        assert r["serverTiming"]["queue"] > r["serverTiming"]["total"] - 1000 * SERVICE_S - 0.2 > 0
+        assert 0 <= r["sentAtS"] <= failing["duration_s"]
     # Deterministic: the same run finds the same point.
     again = tmp_path / "again"
     again.mkdir()
@@ -289,6 +303,12 @@ def test_client_limited_step_is_neither_pass_nor_failure() -> None:
     assert calibrate.client_limited(s, 0.1)
     s.client_limited = True
     assert not calibrate.judge(s, 0.9, 99, 0.01, 0.9)  # never a pass, whatever its latency
+
+
+def test_server_timing_header_is_read_by_name_and_junk_ignored() -> None:
+    assert calibrate.parse_server_timing("app;dur=812.3, queue;dur=12, total;desc=x;dur=790.5") == {"app": 812.3, "queue": 12.0, "total": 790.5}
+    assert calibrate.parse_server_timing("cache;desc=hit, bad;dur=fast, ;dur=3") == {}
+    assert calibrate.parse_server_timing(None) == {}
 
 
 def test_percentile_and_judge() -> None:

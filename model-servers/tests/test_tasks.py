@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hwai_models import calibrate
 from hwai_models.emf import DIMENSIONS, ERROR_COUNT, LATENCY, NAMESPACE, REQUEST_COUNT, SUCCESS_COUNT
 from hwai_models.tasks import runner_for
 
@@ -206,5 +207,10 @@ def test_image_formats_the_client_asks_for(fmt: str, magic: bytes, models: dict[
     assert r.status_code == 200, r.text
     data = base64.b64decode(r.json()["image"])
     assert r.json()["format"] == fmt and data.startswith(magic)
+    # Where the time went, for a client: the whole handler, the wait for the batch, the engine
+    # (submission to the image on the host) and the encoding, in the W3C Server-Timing header.
+    t = calibrate.parse_server_timing(r.headers["server-timing"])
+    assert set(t) == {"app", "queue", "total", "encode"}
+    assert t["app"] >= t["total"] >= t["queue"] >= 0 and t["app"] >= t["encode"] > 0
     if fmt == "webp":
         assert data[8:12] == b"WEBP"

@@ -12,6 +12,7 @@ import base64
 import io
 import logging
 import os
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -148,7 +149,9 @@ class TextToImageRunner(BatchedRunner):
             arr, timings = await self._generate(self.engine, DiffusionJob(req.prompt, req.negative_prompt, steps, req.guidance_scale, req.seed))
         else:
             arr, timings = await self.submit((req, steps))
+        t0 = time.perf_counter()
         image = await loop.run_in_executor(None, encode_image, arr, req.output_format)
+        timings = {**timings, "encode_ms": round(1000 * (time.perf_counter() - t0), 2)}
         return {"image": image, "format": req.output_format, "width": int(arr.shape[1]), "height": int(arr.shape[0]), "steps": steps, "timings": timings}
 
     @staticmethod
