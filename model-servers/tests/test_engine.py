@@ -357,6 +357,30 @@ def test_a_step_capture_that_fails_falls_back_to_stepping_without_graphs(models:
     assert eng.info()["served"] == 2 and eng.info()["failed"] == 0
 
 
+def test_warm_up_runs_the_encoder_and_decoder_at_every_size_serving_meets(models: dict[str, Any]) -> None:
+    """Jobs admitted together are encoded together and jobs that joined together finish and are
+    decoded together: 1..max_batch of them. Each size runs before the server is ready, so none is
+    met first (its cuDNN plans built, its pinned buffer allocated) with requests waiting."""
+    s = settings_for("text-to-image", models["text-to-image"], max_batch_size=5)
+    r = runner_for(s)
+    r.load()
+    eng = r.engine
+    seen: dict[str, set[int]] = {"encoder": set(), "decoder": set()}
+    hooks = [
+        eng.text_encoder.register_forward_hook(lambda m, args, out: seen["encoder"].add(int(args[0].shape[0]))),
+        eng.vae.decoder.register_forward_hook(lambda m, args, out: seen["decoder"].add(int(args[0].shape[0]))),
+    ]
+    try:
+        import torch
+
+        with torch.inference_mode():
+            eng.warm_edges()
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen == {"encoder": {1, 2, 3, 4, 5}, "decoder": {1, 2, 3, 4, 5}}
+
+
 class GpuStepCurve(StepTimes):
     """Fault injector: a GPU's step-time curve (100 s per image per step, far above any CPU noise)
     in place of what the engine measures on the tiny CPU model, which is too small to bound

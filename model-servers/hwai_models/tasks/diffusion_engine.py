@@ -188,9 +188,7 @@ class DiffusionEngine:
             if self._graphs is None or self._graph_for(n) is None:
                 break
         if self._graphs is not None:
-            h = self.size // self.vae_scale
-            for k in (1, 2):  # the decoder's graphs for one image and (dynamic) for several
-                self._decode(torch.randn((k, self.latent_channels, h, h), device=self.device, dtype=self.dtype))
+            self.warm_edges()
             if self.device == "cuda":
                 torch.cuda.synchronize()
             log.info("denoising step captured for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
@@ -199,9 +197,27 @@ class DiffusionEngine:
             inputs = self._example_step_inputs(n)
             for _ in range(3 if self.cudagraphs else 1):  # CUDA graph trees: warm, record, replay
                 self._run_denoise(*inputs)
+        self.warm_edges()
         if self.device == "cuda":
             torch.cuda.synchronize()
         log.info("UNet warmed for batches 1..%d in %.1f s", self.max_batch, time.perf_counter() - t0)
+
+    def warm_edges(self) -> None:
+        """Run what surrounds the steps at every size it meets while serving: the text encoder for
+        1..max_batch prompts admitted together, the decoder for 1..max_batch images finishing
+        together (its compiled graph for one and, dynamic, for several), and the pinned host buffer
+        each decoded batch is copied into. A size met for the first time while serving would build
+        its cuDNN plans and allocate its pinned memory with requests in flight."""
+        import torch
+
+        h = self.size // self.vae_scale
+        for k in range(1, self.max_batch + 1):
+            self._encode([""] * k)
+            lat = torch.randn((k, self.latent_channels, h, h), device=self.device, dtype=self.dtype)
+            backends.mark_batch_dynamic(self._decode_settings, lat)  # as _finish does
+            img = self._decode(lat)
+            if self.device == "cuda":
+                torch.empty(img.shape, dtype=torch.uint8, pin_memory=True).copy_(img)  # back to the cache when freed
 
     def _loop(self) -> None:
         import torch
