@@ -2,12 +2,15 @@
 rate, for a given step-cost curve step(N) (ms for a step of N images), so that a UNet speed-up
 measured on the GPU can be turned into the rate it would hold at the SLO before spending device
 time on a server run. Poisson arrivals, every job 25 steps, a job joins the running batch at the
-next step (up to --max-batch), plus a fixed per-request overhead outside the steps (decode, copy,
-PNG, HTTP: 0.10 s, the gap between the H200 server's unloaded latency and 25 steps).
+next step it can (up to --max-batch; one arriving while a batch runs joins --lookahead steps later,
+as the engine queues two steps ahead of the GPU), the decoder's --decode-ms per finished image on
+the steps' stream, plus a fixed per-request overhead outside both (text encoding, copy, PNG, HTTP:
+0.092 s, so that a lone request takes the H200 server's unloaded latency).
 
-Checked against the H200 server (README, third session): with its own step cost (13.97 ms at a
-mean batch of 2.16, i.e. 6.4 + 3.5 ms per image) it predicts p99 0.88 s at 250/min and 0.97 s at
-300/min; the server measured 0.99 s at 250 without the batch bound, and 0.84-1.57 s at 300 with it.
+Checked against the H200 server (README, fourth session): with the static-graph server's curve it
+gives p50 0.389 s and p95 0.643 s at 240/min, where the server measured 0.375-0.398 s and
+0.588-0.783 s; with the dynamic-shape server's step (6.4 + 3.5 ms per image) a long-run p99 of
+0.97 s at 250/min, where that server measured 0.992 s.
 
     python benchmarks/batching_model.py                      # the curves in the README
     python benchmarks/batching_model.py --scale 0.8          # the measured static curve x 0.8
@@ -31,13 +34,16 @@ from hwai_models.batch_bound import InFlight, StepTimes, joinable  # noqa: E402
 
 def latencies(
     rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, steps: int = 25, max_batch: int = 8, jobs: int = 60000, seed: int = 1, bound_s: float = 0.0,
-    pause_every_s: float = 0.0, pause_s: float = 0.0,
+    pause_every_s: float = 0.0, pause_s: float = 0.0, decode_ms: float = 0.0, lookahead: int = 0,
 ) -> list[float]:
     """The latencies of ``jobs`` Poisson arrivals in the order they finish, the first 1,000 (the
     empty start) left out. ``bound_s`` > 0 admits as the engine does with HWAI_LATENCY_TARGET_S
     (``batch_bound.joinable``, with the step times known exactly). ``pause_every_s`` > 0 stalls the
     loop for ``pause_s`` that often (a full garbage collection holding the GIL), requests arriving
-    meanwhile."""
+    meanwhile. ``decode_ms`` per finished image runs on the GPU before the next step (the engine's
+    decoder shares the stream); ``lookahead`` steps: the engine decides a step's batch while the
+    GPU still runs that many earlier ones, so a job that arrives while a batch runs joins that
+    many steps later than it could."""
     rng = random.Random(seed)
     lam = rate_per_min / 60
     t, arrivals = 0.0, []
@@ -49,11 +55,13 @@ def latencies(
         times.observe(n, step_ms(n) / 1000)
     now, i, active, waiting, lat = 0.0, 0, [], [], []
     next_pause = pause_every_s if pause_every_s > 0 else float("inf")
+    last_step = 0.0
     while len(lat) < jobs:
         while next_pause <= now:  # the pauses come at fixed times, busy or idle
             now = max(now, next_pause + pause_s)
             next_pause += pause_every_s
-        while i < jobs and arrivals[i] <= now:
+        late = lookahead * last_step if active else 0.0  # an idle engine takes a job at once
+        while i < jobs and arrivals[i] + late <= now:
             waiting.append(arrivals[i])
             i += 1
         take = joinable([InFlight(now - j[0], j[1]) for j in active], [InFlight(now - w, steps) for w in waiting], times, bound_s, 0.05, max_batch)
@@ -62,10 +70,13 @@ def latencies(
         if not active:
             now = arrivals[i]
             continue
-        now += step_ms(len(active)) / 1000
+        last_step = step_ms(len(active)) / 1000
+        now += last_step
         for j in active:
             j[1] -= 1
-        lat += [now - j[0] + overhead_s for j in active if j[1] == 0]
+        done = [j for j in active if j[1] == 0]
+        now += len(done) * decode_ms / 1000
+        lat += [now - j[0] + overhead_s for j in done]
         active = [j for j in active if j[1] > 0]
     return lat[1000:]
 
@@ -103,7 +114,9 @@ def main() -> None:
     p.add_argument("--scaling", default=str(HERE / "h200" / "scaling-512" / "scaling.json"), help="h200_scaling.py's output (512x512)")
     p.add_argument("--two-images-ms", type=float, default=10.01, help="the static step at 2 images (levers-2img-graphs.json), when the scaling run lacks it")
     p.add_argument("--rates", default="250,300,350,400,450,500")
-    p.add_argument("--overhead", type=float, default=0.10)
+    p.add_argument("--overhead", type=float, default=0.092, help="seconds per request outside the steps and the decoder (text encoding, copy, PNG, HTTP)")
+    p.add_argument("--decode-ms", type=float, default=8.0, help="the compiled decoder's GPU time per image, on the steps' stream (H200, first session)")
+    p.add_argument("--lookahead", type=int, default=2, help="steps the engine queues ahead of the GPU (diffusion_engine: two)")
     p.add_argument("--scale", type=float, action="append", help="also the static curve times this (a faster UNet); repeatable")
     p.add_argument("--seeds", type=int, default=3, help="the worst p99 over this many arrival seeds")
     p.add_argument("--bound", type=float, action="append", help="also each curve with the batch bound at this latency target (s); repeatable")
@@ -131,7 +144,7 @@ def main() -> None:
     print("| --- |" + " ---: |" * len(rates))
     for name, f in curves.items():
         for bound in [0.0] + (a.bound or []):
-            cells = [max(p99_latency(r, f, a.overhead, max_batch=a.max_batch, seed=s, bound_s=bound) for s in range(1, a.seeds + 1)) for r in rates]
+            cells = [max(p99_latency(r, f, a.overhead, max_batch=a.max_batch, seed=s, bound_s=bound, decode_ms=a.decode_ms, lookahead=a.lookahead) for s in range(1, a.seeds + 1)) for r in rates]
             label = f"{name}, batch bound {bound} s" if bound else name
             print(f"| {label} | " + " | ".join(f"{c:.2f} s" for c in cells) + " |")
 
@@ -143,7 +156,7 @@ def print_windows(curves: dict[str, Callable[[int], float]], rates: list[float],
     print("| --- | ---: | ---: | --- | ---: | ---: |")
     for name, f in curves.items():
         for r in rates:
-            lat = [x for s in range(1, a.seeds + 1) for x in latencies(r, f, a.overhead, max_batch=a.max_batch, seed=s, pause_every_s=a.pause_every, pause_s=a.pause)]
+            lat = [x for s in range(1, a.seeds + 1) for x in latencies(r, f, a.overhead, max_batch=a.max_batch, seed=s, pause_every_s=a.pause_every, pause_s=a.pause, decode_ms=a.decode_ms, lookahead=a.lookahead)]
             w = sorted(window_p99s(lat, a.window))
             ok = sum(x <= a.slo for x in w) / len(w)
             print(f"| {name} | {r:g} | {sorted(lat)[int(0.99 * len(lat))]:.2f} s | {w[len(w) // 2]:.2f} s, {w[int(0.9 * len(w))]:.2f} s | {ok:.0%} | {ok ** 3:.0%} |")

@@ -73,3 +73,13 @@ def test_a_stalled_loop_delays_the_requests_in_flight_by_the_stall() -> None:
     stalled = batching_model.latencies(1, lambda n: 10.0, overhead_s=0.0, jobs=1300, seed=3, pause_every_s=2.0, pause_s=0.5)
     assert max(calm) == pytest.approx(0.25)
     assert max(stalled) > 0.25 + 0.5 - 0.010  # the pause begins at most one step before the loop sees it
+
+
+def test_the_decoder_and_the_engine_s_lookahead_cost_what_the_engine_pays() -> None:
+    # alone: the steps, its own decode, the overhead; the lookahead costs nothing to an idle engine
+    alone = batching_model.latencies(0.1, lambda n: 10.0, overhead_s=0.05, jobs=1100, decode_ms=8.0, lookahead=2)
+    assert max(alone) == pytest.approx(25 * 0.010 + 0.008 + 0.05)
+    # under load a job that arrives while a batch runs joins two steps later, and decodes delay steps
+    plain = sorted(batching_model.latencies(300, lambda n: 3.7 + 3.5 * n, overhead_s=0.1, jobs=6000))
+    engine = sorted(batching_model.latencies(300, lambda n: 3.7 + 3.5 * n, overhead_s=0.1, jobs=6000, decode_ms=8.0, lookahead=2))
+    assert engine[len(engine) // 2] > plain[len(plain) // 2] + 0.01
