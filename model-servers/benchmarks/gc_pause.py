@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # h200_bench's server start
 
 
 def full_collection_ms() -> float:
@@ -41,8 +42,8 @@ def serve(n: int) -> list[dict[str, Any]]:
     import asyncio
     import os
     import socket
-    import subprocess
 
+    import h200_bench
     import httpx
 
     from hwai_models import tiny
@@ -55,9 +56,9 @@ def serve(n: int) -> list[dict[str, Any]]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         sock.close()
-        env = dict(os.environ, HWAI_TASK="text-to-image", HWAI_SERVICE="gc", HWAI_UNIT="gc-cpu", HWAI_MODEL_DIR=str(work / "sd"), HWAI_IMAGE_SIZE="32",
-                   HWAI_HOST="127.0.0.1", HWAI_PORT=str(port), HWAI_GC_FREEZE=freeze, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-        proc = subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=subprocess.DEVNULL, stderr=open(work / f"server-{freeze}.log", "w"))
+        env = {"HWAI_TASK": "text-to-image", "HWAI_SERVICE": "gc", "HWAI_UNIT": "gc-cpu", "HWAI_MODEL_DIR": str(work / "sd"), "HWAI_IMAGE_SIZE": "32", "HWAI_GC_FREEZE": freeze}
+        log = work / f"server-{freeze}.log"
+        proc = h200_bench.start_server(port, env, Path(os.devnull), log)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + 120
@@ -69,7 +70,7 @@ def serve(n: int) -> list[dict[str, Any]]:
                     pass
                 time.sleep(0.2)
             else:
-                raise SystemExit(f"server not ready: {(work / f'server-{freeze}.log').read_text()[-2000:]}")
+                raise SystemExit(f"server not ready: {log.read_text()[-2000:]}")
             before = httpx.get(url + "/info").json()["stats"]
 
             async def load() -> None:
@@ -94,8 +95,7 @@ def serve(n: int) -> list[dict[str, Any]]:
             rows.append(row)
             print(row, flush=True)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            h200_bench.stop([proc])
     return rows
 
 
