@@ -61,16 +61,7 @@ def serve(n: int) -> list[dict[str, Any]]:
         proc = h200_bench.start_server(port, env, Path(os.devnull), log)
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.time() + 120
-            while time.time() < deadline:
-                try:
-                    if httpx.get(url + "/readiness", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-            else:
-                raise SystemExit(f"server not ready: {log.read_text()[-2000:]}")
+            h200_bench.wait_ready(proc, url, 120, log)
             before = httpx.get(url + "/info").json()["stats"]
 
             async def load() -> None:

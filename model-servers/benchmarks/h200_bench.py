@@ -198,6 +198,28 @@ def start_server(port: int, env_extra: dict[str, str], stdout: Path, stderr: Pat
     return subprocess.Popen([sys.executable, "-m", "hwai_models.server"], env=env, stdout=open(stdout, "w"), stderr=open(stderr, "w"), cwd=str(ROOT))
 
 
+def is_ready(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url + "/readiness", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_ready(proc: subprocess.Popen, url: str, timeout: float, log_path: Path) -> float:
+    """Seconds until the server's /readiness says yes; RuntimeError, with its log's tail, when it
+    exits or ``timeout`` passes first."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
+        if is_ready(url):
+            return time.time() - t0
+        time.sleep(0.5)
+    raise RuntimeError(f"not ready after {timeout} s: {log_path.read_text()[-3000:]}")
+
+
 def stop(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
@@ -212,21 +234,14 @@ def prefill(a: argparse.Namespace, out: Path, env_extra: dict[str, str], buckets
     """Fill Inductor's cache (TORCHINDUCTOR_CACHE_DIR) with every bucket's static compilation at
     once: one server per bucket, each compiling its one size, in parallel. The measured server then
     loads each size from the cache instead of compiling them one after another (~60-80 s each)."""
-    import httpx
-
     t0 = time.time()
     procs = {k: start_server(a.port + 1 + k, {**env_extra, "HWAI_STEP_BUCKETS": str(k), "HWAI_MAX_BATCH_SIZE": str(k)}, Path(os.devnull), out / f"prefill-{k}.log") for k in buckets}
     ready: dict[int, float] = {}
     try:
         while len(ready) < len(procs) and time.time() - t0 < a.ready_timeout:
             for k, proc in procs.items():
-                if k in ready or proc.poll() is not None:
-                    continue
-                try:
-                    if httpx.get(f"http://127.0.0.1:{a.port + 1 + k}/readiness", timeout=2).status_code == 200:
-                        ready[k] = round(time.time() - t0, 1)
-                except httpx.HTTPError:
-                    pass
+                if k not in ready and proc.poll() is None and is_ready(f"http://127.0.0.1:{a.port + 1 + k}"):
+                    ready[k] = round(time.time() - t0, 1)
             if all(k in ready or p.poll() is not None for k, p in procs.items()):
                 break
             time.sleep(1)
@@ -249,24 +264,10 @@ def serve_calibrate(a: argparse.Namespace, name: str, env_extra: dict[str, str],
     if a.prefill and buckets and env_extra.get("HWAI_COMPILE_DYNAMIC") == "false":
         res["prefill"] = prefill(a, out, env_extra, buckets)
     emf_path, log_path = out / "emf.jsonl", out / "server.log"
-    t_start = time.time()
     proc = start_server(a.port, env_extra, emf_path, log_path)
     url = f"http://127.0.0.1:{a.port}"
     try:
-        ready = False
-        while time.time() - t_start < a.ready_timeout:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}: {log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/readiness", timeout=2).status_code == 200:
-                    ready = True
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        if not ready:
-            raise RuntimeError(f"not ready after {a.ready_timeout} s: {log_path.read_text()[-3000:]}")
-        res["time_to_ready_s"] = round(time.time() - t_start, 1)
+        res["time_to_ready_s"] = round(wait_ready(proc, url, a.ready_timeout, log_path), 1)
         log(f"{name}: ready after {res['time_to_ready_s']} s")
         info0 = httpx.get(url + "/info", timeout=5).json()
         # One request alone: the unloaded latency.

@@ -43,7 +43,7 @@ import random
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import yaml
@@ -82,6 +82,14 @@ class Step:
 
 
 SLOWEST_KEPT = 5
+
+
+class Answer(NamedTuple):
+    latency: float
+    done_at: float  # seconds into the step
+    status: int  # 0: no answer (connection error, time-out)
+    sent_at: float  # seconds into the step
+    server_timing: str | None
 
 
 def parse_server_timing(header: str | None) -> dict[str, float]:
@@ -133,7 +141,7 @@ class LoadTester:
             times = [phase + k / rate for k in range(n) if phase + k / rate < duration]
         else:
             times = sorted(self.rng.uniform(0, duration) for _ in range(n))
-        results: list[tuple[float, float, int, float, str | None]] = []  # (latency, completion offset, status, send offset, Server-Timing)
+        results: list[Answer] = []
         start = loop.time()
 
         lags: list[float] = []
@@ -148,7 +156,7 @@ class LoadTester:
             except httpx.HTTPError:
                 status = 0
             done = loop.time()
-            results.append((done - t_send, done - start, status, t_send - start, timing))
+            results.append(Answer(done - t_send, done - start, status, t_send - start, timing))
 
         tasks = []
         for at in times:
@@ -165,7 +173,7 @@ class LoadTester:
         lat_all: list[float] = []
         ok_lat: list[float] = []
         last_done = duration
-        for lat, done_at, status, _, _ in results:
+        for lat, done_at, status, *_ in results:
             key = str(status) if status else "conn-error"
             step.status_counts[key] = step.status_counts.get(key, 0) + 1
             if 200 <= status < 300:
@@ -182,8 +190,8 @@ class LoadTester:
         step.achieved_rpm = step.ok / last_done * 60.0
         step.p50, step.p95, step.p99 = (percentile(lat_all, q) for q in (50, 95, 99))
         step.mean = sum(ok_lat) / len(ok_lat) if ok_lat else math.inf
-        answered = sorted((r for r in results if 200 <= r[2] < 300), key=lambda r: -r[0])[:SLOWEST_KEPT]
-        step.slowest = [{"latencyS": round(lat, 4), "sentAtS": round(sent, 3), "serverTiming": parse_server_timing(timing)} for lat, _, _, sent, timing in answered]
+        answered = sorted((r for r in results if 200 <= r.status < 300), key=lambda r: -r.latency)[:SLOWEST_KEPT]
+        step.slowest = [{"latencyS": round(r.latency, 4), "sentAtS": round(r.sent_at, 3), "serverTiming": parse_server_timing(r.server_timing)} for r in answered]
         return step
 
 
