@@ -30,6 +30,7 @@ from typing import Callable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from hwai_models.batch_bound import InFlight, StepTimes, joinable  # noqa: E402
+from hwai_models.calibrate import percentile  # noqa: E402
 
 
 def latencies(
@@ -88,10 +89,10 @@ def p99_latency(rate_per_min: float, step_ms: Callable[[int], float], overhead_s
 
 
 def window_p99s(lat: list[float], window: int = 300) -> list[float]:
-    """The p99 of each run of ``window`` consecutive requests, as the calibrator judges one step
-    (its 3rd slowest of 300): how far one measurement's p99 strays from the long-run one."""
-    k = max(1, window - int(0.99 * window))  # 300 -> the 3rd slowest
-    return [sorted(lat[i : i + window])[-k] for i in range(0, len(lat) - window + 1, window)]
+    """The p99 of each run of ``window`` consecutive requests, judged as the calibrator judges one
+    step (its nearest-rank percentile: the 4th slowest of 300): how far one measurement's p99
+    strays from the long-run one."""
+    return [percentile(lat[i : i + window], 99) for i in range(0, len(lat) - window + 1, window)]
 
 
 def measured_static(sizes: dict[str, dict[str, float]]) -> Callable[[int], float]:
