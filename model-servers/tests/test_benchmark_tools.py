@@ -1,5 +1,6 @@
-"""The H200 benchmark's pure parts: the step-cost fit and kernel kinds of h200_scaling.py, and the
-batching model that turns a step-cost curve into a p99 (benchmarks/batching_model.py)."""
+"""The H200 benchmark's pure parts: the step-cost fit and kernel kinds of h200_scaling.py, the
+batching model that turns a step-cost curve into a p99 (benchmarks/batching_model.py), and the
+FP8 probe's projection of the step (benchmarks/h200_fp8_ops.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import batching_model  # noqa: E402
+import h200_fp8_ops  # noqa: E402
 import h200_scaling  # noqa: E402
 
 
@@ -83,3 +85,21 @@ def test_the_decoder_and_the_engine_s_lookahead_cost_what_the_engine_pays() -> N
     plain = sorted(batching_model.latencies(300, lambda n: 3.7 + 3.5 * n, overhead_s=0.1, jobs=6000))
     engine = sorted(batching_model.latencies(300, lambda n: 3.7 + 3.5 * n, overhead_s=0.1, jobs=6000, decode_ms=8.0, lookahead=2))
     assert engine[len(engine) // 2] > plain[len(plain) // 2] + 0.01
+
+
+def test_the_fp8_projection_keeps_each_op_at_its_faster_precision_and_counts_only_the_casts_it_needs() -> None:
+    rows = [
+        # a convolution FP8 made faster (its cast counts), one it made slower (stays fp16, no cast)
+        {"kind": "conv", "count": 2, "fp16Ms": 1.0, "fp8Ms": 0.5, "castMs": 0.1},
+        {"kind": "conv", "count": 1, "fp16Ms": 0.2, "fp8Ms": 0.6, "castMs": 0.1},
+        {"kind": "linear", "count": 10, "fp16Ms": 0.1, "fp8Ms": 0.05, "castMs": 0.02},
+        # an op cuDNN refused has no FP8 time: it is left as it was, not counted as free
+        {"kind": "attention", "count": 5, "fp16Ms": 0.8, "error": "cudnnGraphNotSupportedError"},
+    ]
+    p = h200_fp8_ops.project(rows, step_ms=10.0)
+    assert p["byKind"]["conv"] == {"fp16Ms": 2.2, "bestMs": 1.2, "castMs": 0.2, "ops": 3, "opsInFp8": 2}
+    assert p["byKind"]["linear"]["bestMs"] == 0.5 and "attention" not in p["byKind"]
+    # 10 ms less 1.0 (convolutions) and 0.5 (linears); the casts, unfused, give 0.4 back
+    assert (p["projectedStepMs"], p["projectedFraction"]) == (8.5, 0.85)
+    assert (p["projectedStepWithCastsMs"], p["projectedFractionWithCasts"]) == (8.9, 0.89)
+    assert "projectedStepMs" not in h200_fp8_ops.project(rows, step_ms=0.0)  # no step measured: kinds only

@@ -53,4 +53,8 @@ case "${1:-all}" in
   tuning)     timeout 230 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/default" --sizes 8,4,2 --cudnn-benchmark --budget 200 || true
               timeout 165 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/conv1x1-coord" --sizes 8 --cudnn-benchmark --inductor conv_1x1_as_mm=true,coordinate_descent_tuning=true || true
               timeout 150 python3 benchmarks/h200_scaling.py --work /tmp/hb --out "$OUT/freezing" --sizes 8 --cudnn-benchmark --inductor freezing=true || true ;;
+  # FP8 op by op against fp16, the UNet at 8 images: every convolution (cuDNN's graph API,
+  # nvidia-cudnn-frontend 1.16.0 carried in .whl/), linear (torch._scaled_mm) and attention (cuDNN's
+  # sdpa_fp8), and the step that would give; FP8_SKIP=conv,linear to time only some kinds
+  fp8-ops)    timeout 300 python3 benchmarks/h200_fp8_ops.py --work /tmp/hb --out "$OUT/fp8-ops" --images 8 --step-ms 31.35 ${FP8_SKIP:+--skip "$FP8_SKIP"} ;;
 esac
