@@ -248,6 +248,15 @@ def main() -> None:
         torch.cuda.synchronize()
         return ms, o.float() * (os / FP8_MAX)
 
+    def record(row: dict[str, Any]) -> None:
+        """One op's figures: logged, and fp8_ops.json rewritten with the projection so far, so
+        that a run cut short keeps what it got."""
+        row.update({k: round(v, 5) for k, v in row.items() if isinstance(v, float)})
+        log(json.dumps(row))
+        res["rows"].append(row)
+        res["projection"] = project(res["rows"], a.step_ms)
+        (out / "fp8_ops.json").write_text(json.dumps(res, indent=1))
+
     # SD 2.1 at 512x512: head dim 64; 5, 10, 20, 20 heads at 64x64, 32x32, 16x16 and the 8x8 middle;
     # self-attention over the latent's pixels and cross-attention over the 77 text tokens, each
     # five times per step at the first three resolutions (two down, three up) and once in the middle
@@ -267,11 +276,7 @@ def main() -> None:
                     row["speedup"] = round(row["fp16Ms"] / row["fp8Ms"], 3)
                 except Exception as ex:  # noqa: BLE001
                     row["error"] = f"{type(ex).__name__}: {str(ex)[:300]}"
-                for k2, v2 in list(row.items()):
-                    if isinstance(v2, float):
-                        row[k2] = round(v2, 5)
-                log(json.dumps(row))
-                res["rows"].append(row)
+                record(row)
 
     with torch.inference_mode():
         for key, v in sorted(seen.items(), key=lambda kv: str(kv[0])) if "conv" not in skip or "linear" not in skip else []:
@@ -279,7 +284,7 @@ def main() -> None:
                 continue
             x, mod = v["x"], v["mod"]
             w = mod.weight.detach()
-            row: dict[str, Any] = {"kind": key[0], "input": list(x.shape), "weight": list(w.shape), "count": v["count"]}
+            row = {"kind": key[0], "input": list(x.shape), "weight": list(w.shape), "count": v["count"]}
             try:
                 xs = x.float().abs().amax() / FP8_MAX
                 if key[0] == "conv":
@@ -316,15 +321,7 @@ def main() -> None:
                 row["speedup"] = round(row["fp16Ms"] / row["fp8Ms"], 3)
             except Exception as ex:  # noqa: BLE001 - an op cuDNN or cuBLAS refuses is a figure too
                 row["error"] = f"{type(ex).__name__}: {str(ex)[:300]}"
-            for k2, v2 in list(row.items()):
-                if isinstance(v2, float):
-                    row[k2] = round(v2, 5)
-            log(json.dumps(row))
-            res["rows"].append(row)
-            res["projection"] = project(res["rows"], a.step_ms)
-            (out / "fp8_ops.json").write_text(json.dumps(res, indent=1))
-    res["projection"] = project(res["rows"], a.step_ms)
-    (out / "fp8_ops.json").write_text(json.dumps(res, indent=1))
+            record(row)
     print(json.dumps(res["projection"], indent=1))
 
 
