@@ -78,6 +78,7 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=20, help="calls per captured graph")
     p.add_argument("--skip", default="", help="comma-separated kinds to leave out: conv, linear, attention")
     a = p.parse_args()
+    skip = set(filter(None, a.skip.split(",")))
 
     import torch
     import torch.nn.functional as F
@@ -210,8 +211,6 @@ def main() -> None:
         torch.cuda.synchronize()
         first = next(iter(times))
         return times[best], {"count": len(times), "best": best, "heuristicsFirst": first, "heuristicsFirstMs": round(times[first], 5)}, y
-
-    skip = set(filter(None, a.skip.split(",")))
 
     def fp8_attention(q: Any, k: Any, v: Any, ref: Any) -> tuple[float, Any]:
         """Attention over FP8 Q, K, V through cuDNN's ``sdpa_fp8`` (inference: no softmax stats),
