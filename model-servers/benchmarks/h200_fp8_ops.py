@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 T0 = time.time()
 FP8_MAX = 448.0  # E4M3's largest finite value
+KINDS = {"conv", "linear", "attention"}
 
 
 def log(msg: str) -> None:
@@ -79,6 +80,8 @@ def main() -> None:
     p.add_argument("--skip", default="", help="comma-separated kinds to leave out: conv, linear, attention")
     a = p.parse_args()
     skip = set(filter(None, a.skip.split(",")))
+    if skip - KINDS:
+        p.error(f"--skip: unknown kind(s) {', '.join(sorted(skip - KINDS))}; the kinds are {', '.join(sorted(KINDS))}")
 
     import torch
     import torch.nn.functional as F
