@@ -209,14 +209,19 @@ describe('the optimizer moves traffic to a cheaper pool only when the move pays 
   it('keeps only traffic it can read: none when the weights or the demand are unread, or the GPU unit has no ready pod', () => {
     // Generated: the probe state, the demand (unknown, none, some), the live weights (unread,
     // none, some) and the ready pods of g5-triton (unread, none, some), inf2's ready pods.
+    // Unread 1 in 5, none 1 in 5, some 3 in 5: "kept on running GPU pods" needs all three read
+    // and positive with the probe running, about 18 of 400 runs (at one zero per positive it
+    // was 5.5, and a run that drew none failed the coverage check below about once in 250).
+    const unreadNoneOrSome = (max: number) =>
+      fc.option(fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.integer({ min: 1, max }), weight: 3 }), { nil: null, freq: 4 });
     const seen = new Map<string, number>();
     const hit = (b: string) => seen.set(b, (seen.get(b) ?? 0) + 1);
     fc.assert(
       fc.property(
         fc.constantFrom('running', 'due-in-a-day', 'none'),
-        fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3000 })), { nil: null, freq: 4 }),
-        fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 100 })), { nil: null, freq: 4 }),
-        fc.option(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 30 })), { nil: null, freq: 4 }),
+        unreadNoneOrSome(3000),
+        unreadNoneOrSome(100),
+        unreadNoneOrSome(30),
         fc.integer({ min: 0, max: 10 }),
         (probe, demand, gpuWeight, gpuReady, inf2Ready) => {
           const floors = floorsOf(probe, demand, { inf2: inf2Ready, 'g5-triton': gpuReady }, { inf2: 50, 'g5-triton': gpuWeight });
