@@ -141,7 +141,9 @@ describe.each(POLICY_KINDS)('safety rules hold for every observation and state: 
           }
         }
       }),
-      { numRuns: 500 },
+      // 'demand unknown: live weights held' comes up about 9 times in 500 runs: 1,000 keep a run
+      // that never draws it (and fails the check below) to about one in 10^7
+      { numRuns: 1000 },
     );
     check();
   });
