@@ -82,10 +82,13 @@ def latencies(
     return lat[1000:]
 
 
+def long_run_p99(lat: list[float]) -> float:
+    return sorted(lat)[int(0.99 * len(lat))]
+
+
 def p99_latency(rate_per_min: float, step_ms: Callable[[int], float], overhead_s: float, **kw: float) -> float:
     """The long-run p99 latency (:func:`latencies`, the same arguments)."""
-    lat = sorted(latencies(rate_per_min, step_ms, overhead_s, **kw))  # type: ignore[arg-type]
-    return lat[int(0.99 * len(lat))]
+    return long_run_p99(latencies(rate_per_min, step_ms, overhead_s, **kw))  # type: ignore[arg-type]
 
 
 def window_p99s(lat: list[float], window: int = 300) -> list[float]:
@@ -160,7 +163,7 @@ def print_windows(curves: dict[str, Callable[[int], float]], rates: list[float],
             lat = [x for s in range(1, a.seeds + 1) for x in latencies(r, f, a.overhead, max_batch=a.max_batch, seed=s, pause_every_s=a.pause_every, pause_s=a.pause, decode_ms=a.decode_ms, lookahead=a.lookahead)]
             w = sorted(window_p99s(lat, a.window))
             ok = sum(x <= a.slo for x in w) / len(w)
-            print(f"| {name} | {r:g} | {sorted(lat)[int(0.99 * len(lat))]:.2f} s | {w[len(w) // 2]:.2f} s, {w[int(0.9 * len(w))]:.2f} s | {ok:.0%} | {ok ** 3:.0%} |")
+            print(f"| {name} | {r:g} | {long_run_p99(lat):.2f} s | {w[len(w) // 2]:.2f} s, {w[int(0.9 * len(w))]:.2f} s | {ok:.0%} | {ok ** 3:.0%} |")
 
 
 if __name__ == "__main__":

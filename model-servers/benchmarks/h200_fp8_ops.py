@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))  # h200_scaling's timing and drift
 T0 = time.time()
 FP8_MAX = 448.0  # E4M3's largest finite value
 KINDS = {"conv", "linear", "attention"}
@@ -86,7 +87,9 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
+    from h200_scaling import median_ms, relative_l2
     from hwai_models import tiny
+    from hwai_models.tasks.diffusion_engine import StepGraph
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -126,10 +129,17 @@ def main() -> None:
     log(f"{len(seen)} distinct ops, {sum(v['count'] for v in seen.values())} calls per step")
 
     def replay_ms(call: Callable[[], Any], setup: Callable[[], None] = lambda: None) -> float:
-        """Per call: ``a.reps`` calls captured as one CUDA graph, the median of 10 replays; where
-        the call cannot be captured, 50 calls back to back between two events (queue kept full)."""
+        """Per call: ``setup`` and ``a.reps`` calls captured as one CUDA graph by the engine's own
+        ``StepGraph`` (warmed on a side stream first), the median of 10 replays (``median_ms``);
+        where the call cannot be captured, 50 calls back to back between two events."""
+
+        def calls() -> None:
+            setup()
+            for _ in range(a.reps):
+                call()
+
         try:
-            return captured_ms(call, setup)
+            return median_ms(torch, StepGraph(calls, (), capture=True).graph.replay, iters=10) / a.reps
         except Exception as ex:  # noqa: BLE001
             log(f"capture failed ({type(ex).__name__}: {str(ex)[:120]}); timing 50 calls between events")
             torch.cuda.synchronize()
@@ -142,37 +152,11 @@ def main() -> None:
             f.synchronize()
             return s.elapsed_time(f) / 50
 
-    def captured_ms(call: Callable[[], Any], setup: Callable[[], None]) -> float:
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            setup()
-            for _ in range(3):
-                call()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            setup()
-            for _ in range(a.reps):
-                call()
-        times = []
-        s, f = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        for _ in range(12):
-            s.record()
-            graph.replay()
-            f.record()
-            f.synchronize()
-            times.append(s.elapsed_time(f) / a.reps)
-        return sorted(times[2:])[5]
-
     def on_current_stream() -> None:
         cudnn.set_stream(handle=handle, stream=torch.cuda.current_stream().cuda_stream)
 
     def fp8(t: Any, scale: Any) -> Any:
         return (t / scale).clamp(-FP8_MAX, FP8_MAX).to(torch.float8_e4m3fn)
-
-    def rel(y: Any, ref: Any) -> float:
-        return float((y.float() - ref.float()).norm() / ref.float().norm())
 
     def fp8_conv(x8: Any, w8: Any, descale: Any, stride: list[int], pad: list[int], shape: Any) -> tuple[float, dict[str, Any], Any]:
         """An FP8 convolution through cuDNN's graph API, fp16 out (times ``descale`` per output
@@ -273,7 +257,7 @@ def main() -> None:
                 try:
                     row["fp16Ms"] = replay_ms(lambda: F.scaled_dot_product_attention(q, k, v))
                     row["fp8Ms"], o = fp8_attention(q, k, v, ref)
-                    row["drift"] = rel(o, ref)
+                    row["drift"] = relative_l2(o, ref)
                     row["castMs"] = replay_ms(lambda: (fp8(q, 1.0), fp8(k, 1.0), fp8(v, 1.0)))
                     row["speedup"] = round(row["fp16Ms"] / row["fp8Ms"], 3)
                 except Exception as ex:  # noqa: BLE001
@@ -307,7 +291,7 @@ def main() -> None:
                             continue
                         row[f"fp8Ms_{epilogue}"], row[f"fp8Plans_{epilogue}"] = ms, plans
                         if epilogue == "descale":
-                            row["fp8Ms"], row["drift"] = ms, rel(y, ref)
+                            row["fp8Ms"], row["drift"] = ms, relative_l2(y, ref)
                     row["castMs"] = replay_ms(lambda: fp8(xc, xs))
                 else:
                     x2 = x.reshape(-1, x.shape[-1])
@@ -318,7 +302,7 @@ def main() -> None:
                     sa, sb = xs.float().reshape(()), ws.float().reshape(())
                     mm = lambda: torch._scaled_mm(x8, w8.t(), scale_a=sa, scale_b=sb, out_dtype=torch.float16)  # noqa: E731
                     row["fp8Ms"] = replay_ms(mm)
-                    row["drift"] = rel(mm(), ref)
+                    row["drift"] = relative_l2(mm(), ref)
                     row["castMs"] = replay_ms(lambda: fp8(x2, xs))
                 row["speedup"] = round(row["fp16Ms"] / row["fp8Ms"], 3)
             except Exception as ex:  # noqa: BLE001 - an op cuDNN or cuBLAS refuses is a figure too

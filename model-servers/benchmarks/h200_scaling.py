@@ -138,7 +138,7 @@ def main() -> None:
         float8_linears(unet, per_row=a.fp8 == "row")
         with torch.inference_mode():  # the drift float8 adds, eager against the same UNet unquantised
             yq = unet(x1, t1, encoder_hidden_states=e1, return_dict=False)[0].float()
-        res["fp8Drift"] = float((yq - ref).norm() / ref.norm())
+        res["fp8Drift"] = relative_l2(yq, ref)
         log(f"linears in float8 ({a.fp8}): drift {res['fp8Drift']:.3e}")
     fn = torch.compile(unet, mode=a.mode, dynamic=None if a.dynamic else False)
 
@@ -180,6 +180,11 @@ def main() -> None:
         res["fit"] = fit([(int(k), v["ms"]) for k, v in res["sizes"].items() if "ms" in v])
         save()
     print(json.dumps(res, indent=1))
+
+
+def relative_l2(y: Any, ref: Any) -> float:
+    """The drift of ``y`` from ``ref``: the relative L2 norm of their difference, in float32."""
+    return float((y.float() - ref.float()).norm() / ref.float().norm())
 
 
 def median_ms(torch: Any, call: Callable[[], Any], iters: int = 30, cuda: bool = True) -> float:
